@@ -1,0 +1,28 @@
+"""The `n2gkb` command: a thin shell over the n2g_kb library."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import db
+
+app = typer.Typer(
+    name="n2gkb",
+    help="n2g-kb: a Neo4j knowledge base of language-model neuron behaviour, built with N2G.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+
+
+@app.command()
+def version() -> None:
+    """Print the n2g-kb version."""
+    from n2g_kb import __version__
+
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,14 @@
+// Constraints and indexes of the n2g-kb graph model (Neo4j 5.26, Community edition).
+// Idempotent: `n2gkb db init` runs it, and the store runs it before its first write.
+// Parameters: none.
+CREATE CONSTRAINT model_name IF NOT EXISTS FOR (m:Model) REQUIRE m.name IS UNIQUE;
+CREATE CONSTRAINT run_id IF NOT EXISTS FOR (r:Run) REQUIRE r.id IS UNIQUE;
+CREATE CONSTRAINT neuron_key IF NOT EXISTS FOR (n:Neuron) REQUIRE (n.model, n.layer, n.index) IS UNIQUE;
+CREATE CONSTRAINT token_text IF NOT EXISTS FOR (t:Token) REQUIRE t.text IS UNIQUE;
+CREATE CONSTRAINT trie_node_key IF NOT EXISTS FOR (t:TrieNode) REQUIRE (t.model, t.layer, t.neuron, t.id) IS UNIQUE;
+CREATE CONSTRAINT example_key IF NOT EXISTS FOR (e:Example) REQUIRE (e.model, e.layer, e.neuron, e.split, e.idx) IS UNIQUE;
+CREATE INDEX trie_node_token IF NOT EXISTS FOR (t:TrieNode) ON (t.token);
+CREATE INDEX trie_node_neuron IF NOT EXISTS FOR (t:TrieNode) ON (t.model, t.layer, t.neuron);
+CREATE INDEX example_neuron IF NOT EXISTS FOR (e:Example) ON (e.model, e.layer, e.neuron);
+CREATE INDEX neuron_layer IF NOT EXISTS FOR (n:Neuron) ON (n.model, n.layer);
+CREATE INDEX neuron_f1 IF NOT EXISTS FOR (n:Neuron) ON (n.f1);

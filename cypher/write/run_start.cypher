@@ -1,0 +1,6 @@
+// Records the start of an ingest run with its full provenance.
+// Parameters: $id, $model, $props (map of scalar/list properties: config_json, versions_json, args_json, layers, ...).
+MERGE (m:Model {name: $model})
+MERGE (r:Run {id: $id})
+SET r += $props, r.model = $model, r.started_at = datetime(), r.status = 'running'
+MERGE (r)-[:OF_MODEL]->(m)

@@ -1,0 +1,62 @@
+"""Plain data that flows from extraction to the store and back.
+
+These types are the contract between the pure extraction core (`n2g_kb.extract`), the
+store (`n2g_kb.store`) and evaluation. They hold only Python scalars and lists, so they
+serialise to JSON and to Neo4j properties without conversion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Split = Literal["train", "test"]
+NeuronStatus = Literal["ok", "dead", "failed"]
+
+
+@dataclass
+class Example:
+    """One dataset example of one neuron: its tokens and the neuron's activation on each.
+
+    `tokens` are the model's token strings exactly as decoded (GPT-2 byte-level text such
+    as " Paris"), `activations` are raw (not normalised) activations, one per token.
+    """
+
+    tokens: list[str]
+    activations: list[float]
+    split: Split = "train"
+
+    def __post_init__(self) -> None:
+        if len(self.tokens) != len(self.activations):
+            raise ValueError(
+                f"example has {len(self.tokens)} tokens but {len(self.activations)} activations"
+            )
+
+
+@dataclass
+class NeuronResult:
+    """Everything extraction learned about one neuron.
+
+    `trie_nodes` is the trie as rows (see `n2g_kb.trie.Trie.to_rows`): one dict per node with
+    keys id, parent, kind ('root' | 'token' | 'ignore'), token, depth, activation,
+    importance, end_activation. `firing_tokens` maps a normalised token to the highest
+    normalised activation stored for it; `context_tokens` maps a normalised context token
+    to its highest importance. `metrics` holds evaluation figures on the test examples
+    (keys such as 'precision', 'recall', 'f1', 'nonfiring_f1', 'baseline_token_f1').
+    """
+
+    model: str
+    layer: int
+    index: int
+    max_activation: float
+    status: NeuronStatus = "ok"
+    trie_nodes: list[dict] = field(default_factory=list)
+    firing_tokens: dict[str, float] = field(default_factory=dict)
+    context_tokens: dict[str, float] = field(default_factory=dict)
+    examples: list[Example] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.model, self.layer, self.index)

@@ -1,0 +1,119 @@
+"""Connection settings: one place that reads NEO4J_* from the environment.
+
+With no `NEO4J_URI`, n2g-kb uses the managed local Neo4j (`n2g_kb.localdb`), which it
+assembles, starts and owns; its password is generated once and kept in the per-user data
+dir (mode 0600). With `NEO4J_URI` set, n2g-kb connects there with `NEO4J_USER` /
+`NEO4J_PASSWORD`. The password is never part of `repr()` or any message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from n2g_kb.errors import ConfigError
+
+DEFAULT_USER = "neo4j"
+DEFAULT_DATABASE = "neo4j"
+
+
+def _env_path(var: str, fallback: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser() if value else fallback
+
+
+def cache_dir() -> Path:
+    """Per-user cache of the assembled Neo4j jars (safe to delete; re-assembled on demand)."""
+    xdg = _env_path("XDG_CACHE_HOME", Path.home() / ".cache")
+    return _env_path("N2GKB_CACHE_DIR", xdg / "n2g-kb")
+
+
+def data_dir() -> Path:
+    """Per-user data dir of the managed local Neo4j (the knowledge base lives here)."""
+    xdg = _env_path("XDG_DATA_HOME", Path.home() / ".local" / "share")
+    return _env_path("N2GKB_DATA_DIR", xdg / "n2g-kb")
+
+
+def _port(var: str, default: int) -> int:
+    raw = os.environ.get(var)
+    if raw is None or raw == "":
+        return default
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"{var}={raw!r} is not a port number; use an integer 1-65535") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{var}={port} is out of range; use a port 1-65535")
+    return port
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where and how to reach Neo4j. `managed` means the local server n2g-kb runs itself."""
+
+    uri: str
+    user: str = DEFAULT_USER
+    password: str | None = field(default=None, repr=False)
+    database: str = DEFAULT_DATABASE
+    managed: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.uri.startswith(("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")):
+            raise ConfigError(
+                f"NEO4J_URI {self.uri!r} is not a Neo4j URI; use e.g. bolt://localhost:7687 or neo4j+s://<host>"
+            )
+        if not self.database:
+            raise ConfigError("NEO4J_DATABASE is empty; leave it unset for the default database 'neo4j'")
+
+    def describe(self) -> str:
+        where = "managed local Neo4j" if self.managed else "Neo4j"
+        return f"{where} at {self.uri} (user {self.user}, database {self.database})"
+
+
+@dataclass(frozen=True)
+class LocalServerSettings:
+    """Where the managed local Neo4j keeps its jars and data, and which ports it listens on."""
+
+    cache_dir: Path
+    data_dir: Path
+    bolt_port: int = 7687
+    http_port: int = 7474
+    heap: str = "1g"
+    pagecache: str = "512m"
+
+    @classmethod
+    def from_env(cls) -> LocalServerSettings:
+        return cls(
+            cache_dir=cache_dir(),
+            data_dir=data_dir(),
+            bolt_port=_port("N2GKB_BOLT_PORT", 7687),
+            http_port=_port("N2GKB_HTTP_PORT", 7474),
+            heap=os.environ.get("N2GKB_NEO4J_HEAP", "1g"),
+            pagecache=os.environ.get("N2GKB_NEO4J_PAGECACHE", "512m"),
+        )
+
+    @property
+    def bolt_uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.bolt_port}"
+
+
+def resolve(
+    uri: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
+    database: str | None = None,
+) -> ConnectionSettings:
+    """Settings from explicit values (CLI options) falling back to NEO4J_* variables.
+
+    Without a URI the managed local server is meant; its password is read when it is
+    started (see `n2g_kb.localdb.LocalNeo4j.ensure_running`).
+    """
+    uri = uri or os.environ.get("NEO4J_URI") or None
+    user = user or os.environ.get("NEO4J_USER") or DEFAULT_USER
+    password = password if password is not None else os.environ.get("NEO4J_PASSWORD")
+    database = database or os.environ.get("NEO4J_DATABASE") or DEFAULT_DATABASE
+    if uri is None:
+        local = LocalServerSettings.from_env()
+        return ConnectionSettings(uri=local.bolt_uri, user=DEFAULT_USER, password=None, database=database, managed=True)
+    return ConnectionSettings(uri=uri, user=user, password=password, database=database, managed=False)

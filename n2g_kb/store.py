@@ -1,0 +1,232 @@
+"""The one door to Neo4j.
+
+`Store` is handed a driver and a database name (the CLI owns the driver) and runs the
+named queries of `cypher/`. Reads go to READ routing, writes run in managed
+transactions; driver exceptions become `DatabaseError` here and nowhere else.
+
+Writing neurons: `write_neurons` replaces each given neuron's whole graph (trie, summary
+edges, examples, run edge) inside ONE transaction, so a neuron is either fully the old
+graph or fully the new one, never half of each, and re-ingesting never duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import neo4j
+from neo4j import exceptions as nx
+
+from n2g_kb import cypher
+from n2g_kb.errors import DatabaseError, NotFoundError
+from n2g_kb.results import Example, NeuronResult
+from n2g_kb.settings import ConnectionSettings
+
+_WRITE_STEPS = ("write/neurons_delete", "write/neurons_upsert", "write/neurons_trie", "write/neurons_tokens", "write/neurons_examples")
+
+
+def _finite(x: Any) -> Any:
+    """Neo4j stores NaN fine but JSON and comparisons do not; keep None for missing values."""
+    if isinstance(x, float) and x != x:
+        return None
+    return x
+
+
+def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]:
+    """The parameters of the write/neurons_* statements for a batch of results (pure)."""
+    neurons, nodes, firing, context, examples = [], [], [], [], []
+    for r in results:
+        neurons.append(
+            {
+                "layer": r.layer,
+                "index": r.index,
+                "max_activation": float(r.max_activation),
+                "status": r.status,
+                "error": r.error,
+                "n_trie_nodes": len(r.trie_nodes),
+                "metrics": {k: _finite(float(v)) for k, v in r.metrics.items()},
+            }
+        )
+        for row in r.trie_nodes:
+            nodes.append({**row, "layer": r.layer, "neuron": r.index})
+        firing += [{"layer": r.layer, "index": r.index, "token": t, "activation": float(a)} for t, a in r.firing_tokens.items()]
+        context += [{"layer": r.layer, "index": r.index, "token": t, "importance": float(i)} for t, i in r.context_tokens.items()]
+        counters: dict[str, int] = {}
+        for pos, ex in enumerate(r.examples):
+            idx = counters.get(ex.split, 0)
+            counters[ex.split] = idx + 1
+            examples.append(
+                {
+                    "layer": r.layer,
+                    "neuron": r.index,
+                    "split": ex.split,
+                    "idx": idx,
+                    "pos": pos,
+                    "tokens": list(ex.tokens),
+                    "activations": [float(a) for a in ex.activations],
+                }
+            )
+    return {"model": model, "neurons": neurons, "nodes": nodes, "firing": firing, "context": context, "examples": examples}
+
+
+class Store:
+    """Reads and writes the knowledge base through the named Cypher queries."""
+
+    def __init__(self, driver: neo4j.Driver, database: str = "neo4j", settings: ConnectionSettings | None = None) -> None:
+        self.driver = driver
+        self.database = database
+        self.settings = settings
+        self._schema_ready = False
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _wrap(self, e: Exception) -> DatabaseError:
+        from n2g_kb.db import wrap
+
+        settings = self.settings or ConnectionSettings(uri="bolt://unknown", database=self.database)
+        return wrap(e, settings)
+
+    def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Runs the read query `cypher/<name>.cypher` and returns its records as dicts."""
+        try:
+            records, _, _ = self.driver.execute_query(
+                cypher.load(name), parameters_=params, database_=self.database, routing_=neo4j.RoutingControl.READ
+            )
+        except (nx.Neo4jError, nx.DriverError, OSError) as e:
+            raise self._wrap(e) from e
+        return [r.data() for r in records]
+
+    def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Runs the write query `cypher/<name>.cypher` in one transaction."""
+        self.ensure_schema()
+        try:
+            records, _, _ = self.driver.execute_query(cypher.load(name), parameters_=params, database_=self.database)
+        except (nx.Neo4jError, nx.DriverError, OSError) as e:
+            raise self._wrap(e) from e
+        return [r.data() for r in records]
+
+    def _run_statements(self, names: Iterable[str], params: dict[str, Any]) -> None:
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            for name in names:
+                tx.run(cypher.load(name), params).consume()
+
+        try:
+            with self.driver.session(database=self.database) as session:
+                session.execute_write(work)
+        except (nx.Neo4jError, nx.DriverError, OSError) as e:
+            raise self._wrap(e) from e
+
+    # -- schema and housekeeping ---------------------------------------------------------
+    def init_schema(self) -> None:
+        """Creates the constraints and indexes (idempotent) and waits until they are online."""
+        try:
+            with self.driver.session(database=self.database) as session:
+                for statement in cypher.statements("schema"):
+                    session.run(statement).consume()
+                session.run("CALL db.awaitIndexes(300)").consume()
+        except (nx.Neo4jError, nx.DriverError, OSError) as e:
+            raise self._wrap(e) from e
+        self._schema_ready = True
+
+    def ensure_schema(self) -> None:
+        if not self._schema_ready:
+            self.init_schema()
+
+    def counts(self) -> dict[str, int]:
+        row = self.read("admin/counts")[0]
+        return {"nodes": row["nodes"], "relationships": row["relationships"]}
+
+    def server_version(self) -> str:
+        rows = self.read("admin/version")
+        return rows[0]["version"] if rows else "unknown"
+
+    def clear(self, batch: int = 10_000) -> None:
+        """Deletes every node and relationship (tests only; the CLI never calls this)."""
+        while True:
+            try:
+                records, _, _ = self.driver.execute_query(
+                    cypher.load("admin/clear_batch"), parameters_={"limit": batch}, database_=self.database
+                )
+            except (nx.Neo4jError, nx.DriverError, OSError) as e:
+                raise self._wrap(e) from e
+            if records[0]["deleted"] == 0:
+                return
+
+    # -- writing -------------------------------------------------------------------------
+    def upsert_model(self, name: str, **props: Any) -> None:
+        self.write("write/model", name=name, props=props)
+
+    def start_run(self, run_id: str, model: str, **props: Any) -> None:
+        self.write("write/run_start", id=run_id, model=model, props=_jsonable(props))
+
+    def finish_run(self, run_id: str, status: str, **props: Any) -> None:
+        self.write("write/run_finish", id=run_id, status=status, props=_jsonable(props))
+
+    def write_neurons(self, model: str, results: Sequence[NeuronResult], run_id: str | None = None) -> None:
+        """Replaces the graphs of these neurons, all in one transaction (atomic per call)."""
+        if not results:
+            return
+        self.ensure_schema()
+        params = neuron_params(model, results)
+        params["run_id"] = run_id
+        self._run_statements(_WRITE_STEPS, params)
+
+    # -- reading -------------------------------------------------------------------------
+    def neuron_status(self, model: str, layer: int) -> dict[int, str]:
+        return {row["index"]: row["status"] for row in self.read("read/neuron_status", model=model, layer=layer)}
+
+    def load_neuron(self, model: str, layer: int, index: int) -> NeuronResult:
+        """One stored neuron as a `NeuronResult` (trie rows, examples, metrics)."""
+        rows = self.read("read/neuron", model=model, layer=layer, index=index)
+        if not rows:
+            raise NotFoundError(
+                f"No neuron {model} layer {layer} #{index} in the knowledge base; ingest it with "
+                f"`n2gkb ingest {model} --layers {layer} --neurons {index}`"
+            )
+        return result_from_record(rows[0])
+
+
+_NEURON_FIELDS = {"model", "layer", "index", "max_activation", "status", "error", "n_trie_nodes", "run_id", "updated_at"}
+
+
+def result_from_record(record: dict[str, Any]) -> NeuronResult:
+    """Rebuilds a `NeuronResult` from a read/neuron record (summary tokens from the trie)."""
+    props = record["neuron"]
+    nodes = [dict(n) for n in record["nodes"] if n is not None and n.get("id") is not None]
+    examples = [Example(tokens=list(e["tokens"]), activations=list(e["activations"]), split=e["split"]) for e in record["examples"] if e]
+    metrics = {
+        k: float(v)
+        for k, v in props.items()
+        if k not in _NEURON_FIELDS and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    firing: dict[str, float] = {}
+    context: dict[str, float] = {}
+    for n in nodes:
+        if n["kind"] == "token" and n["depth"] == 1 and n.get("activation") is not None:
+            firing[n["token"]] = max(firing.get(n["token"], 0.0), n["activation"])
+        elif n["kind"] == "token" and n["depth"] >= 2 and n.get("importance") is not None:
+            context[n["token"]] = max(context.get(n["token"], 0.0), n["importance"])
+    return NeuronResult(
+        model=props["model"],
+        layer=props["layer"],
+        index=props["index"],
+        max_activation=props.get("max_activation") or 0.0,
+        status=props.get("status") or "ok",
+        trie_nodes=nodes,
+        firing_tokens=firing,
+        context_tokens=context,
+        examples=examples,
+        metrics=metrics,
+        error=props.get("error"),
+    )
+
+
+def _jsonable(props: dict[str, Any]) -> dict[str, Any]:
+    """Neo4j properties are scalars or lists of scalars: nested values go in as JSON text."""
+    out: dict[str, Any] = {}
+    for k, v in props.items():
+        if isinstance(v, dict) or (isinstance(v, (list, tuple)) and any(isinstance(x, (dict, list)) for x in v)):
+            out[k if k.endswith("_json") else f"{k}_json"] = json.dumps(v, sort_keys=True, default=str)
+        else:
+            out[k] = list(v) if isinstance(v, tuple) else v
+    return out

@@ -1,0 +1,112 @@
+"""The store against a real Neo4j: atomic, replace-not-duplicate neuron graphs."""
+
+from __future__ import annotations
+
+import pytest
+
+from n2g_kb.errors import DatabaseError, NotFoundError
+from n2g_kb.results import Example, NeuronResult
+
+WEIRD = ["it's", 'say "hi"', "back\\slash", "new\nline", "ünïcødé ✓", "ĠParis", "Ċ", "<|endoftext|>"]
+
+
+def _rows(firing: str, context: list[str]) -> list[dict]:
+    """A one-pattern trie: root -> firing token -> context tokens going back."""
+    rows = [dict(id=0, parent=None, kind="root", token=None, depth=0, activation=None, importance=None, end_activation=None)]
+    rows.append(dict(id=1, parent=0, kind="token", token=firing, depth=1, activation=0.9, importance=None, end_activation=None))
+    for i, tok in enumerate(context):
+        last = i == len(context) - 1
+        rows.append(
+            dict(
+                id=i + 2,
+                parent=i + 1,
+                kind="ignore" if tok == "<IGNORE>" else "token",
+                token=tok,
+                depth=i + 2,
+                activation=None,
+                importance=None if tok == "<IGNORE>" else 0.8,
+                end_activation=0.9 if last else None,
+            )
+        )
+    return rows
+
+
+def _result(layer: int, index: int, firing: str = "paris", context: list[str] | None = None) -> NeuronResult:
+    context = ["<IGNORE>", "in"] if context is None else context
+    return NeuronResult(
+        model="tiny",
+        layer=layer,
+        index=index,
+        max_activation=2.5,
+        trie_nodes=_rows(firing, context),
+        firing_tokens={firing: 0.9},
+        context_tokens={t: 0.8 for t in context if t != "<IGNORE>"},
+        examples=[
+            Example(tokens=["I", " live", " in", " Paris"], activations=[0.0, 0.1, 0.2, 2.5], split="train"),
+            Example(tokens=[" in", " Paris"], activations=[0.1, 2.2], split="test"),
+        ],
+        metrics={"f1": 0.75, "precision": 0.5, "recall": 1.0},
+    )
+
+
+def test_a_written_neuron_reads_back_identically(store):
+    original = _result(1, 7)
+    store.write_neurons("tiny", [original], run_id=None)
+    loaded = store.load_neuron("tiny", 1, 7)
+    assert loaded.trie_nodes == original.trie_nodes
+    assert loaded.examples == original.examples
+    assert loaded.metrics == original.metrics
+    assert loaded.firing_tokens == original.firing_tokens
+    assert loaded.context_tokens == original.context_tokens
+    assert loaded.max_activation == 2.5
+
+
+def test_rewriting_a_neuron_replaces_its_graph_without_duplicates(store):
+    store.write_neurons("tiny", [_result(0, 3, "paris", ["<IGNORE>", "in"])])
+    store.write_neurons("tiny", [_result(0, 3, "london", ["to"])])
+    counts = store.read("test/neuron_counts", model="tiny", layer=0, index=3)[0]
+    assert counts == {"neurons": 1, "trie_nodes": 3, "examples": 2, "fires_on": ["london"], "roots": 1}
+
+
+def test_weird_tokens_are_stored_and_found_exactly(store):
+    results = [_result(0, i, firing=tok, context=[WEIRD[(i + 1) % len(WEIRD)]]) for i, tok in enumerate(WEIRD)]
+    store.write_neurons("tiny", results)
+    for r in results:
+        loaded = store.load_neuron("tiny", 0, r.index)
+        assert loaded.trie_nodes == r.trie_nodes
+    texts = {row["text"] for row in store.read("test/tokens")}
+    assert set(WEIRD) <= texts
+
+
+def test_a_failing_batch_leaves_the_previous_graphs_intact(store):
+    store.write_neurons("tiny", [_result(0, 1, "paris")])
+    good = _result(0, 1, "london")
+    bad = _result(0, 2)
+    bad.trie_nodes[1]["id"] = 0  # duplicate id within the neuron violates the trie node key
+    with pytest.raises(DatabaseError):
+        store.write_neurons("tiny", [good, bad])
+    assert store.load_neuron("tiny", 0, 1).firing_tokens == {"paris": 0.9}
+    assert store.neuron_status("tiny", 0) == {1: "ok"}
+
+
+def test_an_unknown_neuron_is_a_clear_not_found_error(store):
+    with pytest.raises(NotFoundError, match="n2gkb ingest tiny --layers 4 --neurons 2"):
+        store.load_neuron("tiny", 4, 2)
+
+
+def test_runs_record_provenance_and_link_their_neurons(store):
+    store.start_run("run-1", "tiny", config={"n_examples": 20}, layers=[0, 1])
+    store.write_neurons("tiny", [_result(0, 1)], run_id="run-1")
+    store.finish_run("run-1", "finished", neurons_written=1)
+    row = store.read("test/run", id="run-1")[0]
+    assert row["status"] == "finished"
+    assert row["config_json"] == '{"n_examples": 20}'
+    assert row["layers"] == [0, 1]
+    assert row["produced"] == 1
+
+
+def test_schema_initialisation_is_idempotent(store):
+    store.init_schema()
+    store.init_schema()
+    names = {row["name"] for row in store.read("test/constraints")}
+    assert {"neuron_key", "token_text", "trie_node_key", "model_name", "run_id", "example_key"} <= names
