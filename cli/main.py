@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import db
+from cli import db, evaluate, ingest, search
 
 app = typer.Typer(
     name="n2gkb",
@@ -14,6 +14,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+ingest.register(app)
+search.register(app)
+evaluate.register(app)
 
 
 @app.command()

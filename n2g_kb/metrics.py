@@ -20,12 +20,12 @@ Baselines, as in the reference code:
 
 * ``TokenLookupBaseline``: each training token (exact text) predicts the highest
   normalised activation it had anywhere in the training examples; unseen tokens 0.
-* ``NGramBaseline``: remembers the ``n``-token windows (the token and the ``n - 1``
+* ``NGramBaseline``: remembers the windows (the token and the ``prior_context`` tokens
   before it, fewer at the start of a text) that ended on a firing token in training, with
   their highest activation; a window seen there predicts that activation, anything else
-  0. The reference's default is ``n = 2`` (one token of prior context). The reference
-  compared the raw activation with the threshold when fitting; here the normalised one is
-  used, as everywhere else.
+  0. The reference's default is ``prior_context = 1`` (bigrams). The reference compared
+  the raw activation with the threshold when fitting; here the normalised one is used, as
+  everywhere else.
 """
 
 from __future__ import annotations
@@ -113,17 +113,18 @@ class TokenLookupBaseline:
 
 
 class NGramBaseline:
-    """Predicts activation from the ``n``-token window ending at each token."""
+    """Predicts activation from the window of ``prior_context + 1`` tokens ending at each
+    token."""
 
-    def __init__(self, n: int = 2, activation_threshold: float = 0.5) -> None:
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
-        self.n = n
+    def __init__(self, prior_context: int = 1, activation_threshold: float = 0.5) -> None:
+        if prior_context < 0:
+            raise ValueError(f"prior_context must be 0 or more, got {prior_context}")
+        self.prior_context = prior_context
         self.activation_threshold = activation_threshold
         self.table: dict[tuple[str, ...], float] = {}
 
     def _window(self, tokens: Sequence[str], j: int) -> tuple[str, ...]:
-        return tuple(tokens[max(0, j - self.n + 1) : j + 1])
+        return tuple(tokens[max(0, j - self.prior_context) : j + 1])
 
     def fit(self, tokens: Tokens, activations: Activations) -> NGramBaseline:
         _check_examples(tokens, activations)
@@ -182,14 +183,14 @@ def evaluate(
     test_acts: Activations,
     *,
     threshold: float = 0.5,
-    ngram_n: int = 2,
+    ngram_context: int = 1,
 ) -> dict[str, float]:
     """Score ``model`` (e.g. a ``Trie``) on the test examples next to both baselines fitted
     on the training examples; returns ``metrics_dict`` with baselines ``token`` and
     ``ngram``. Activations are normalised."""
     _check_examples(test_tokens, test_acts)
     token = TokenLookupBaseline().fit(train_tokens, train_acts)
-    ngram = NGramBaseline(ngram_n, threshold).fit(train_tokens, train_acts)
+    ngram = NGramBaseline(ngram_context, threshold).fit(train_tokens, train_acts)
     return metrics_dict(
         test_acts,
         [model.predict(toks) for toks in test_tokens],

@@ -22,7 +22,7 @@ Gated MLPs are not supported.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,12 +220,14 @@ def batched_neuron_activations(
     *,
     batch_tokens: int = 32768,
     max_batch_rows: int = 1024,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> list[np.ndarray]:
     """Activations of `neurons[i]` on `sequences[i]`, for every i, as float32 arrays.
 
     Identical sequences run once whatever neurons ask for them. Distinct sequences run
     longest first in right-padded batches of at most `batch_tokens` padded tokens and
     `max_batch_rows` rows; each request reads only its sequence's real positions.
+    `on_batch(done, total)` is called after each batch with distinct sequences run so far.
     """
     if len(sequences) != len(neurons):
         raise ValueError(f"{len(sequences)} sequences but {len(neurons)} neurons")
@@ -239,6 +241,7 @@ def batched_neuron_activations(
         by_sequence.setdefault(key, []).append(i)
         model.stats.requested_tokens += len(key)
     unique = sorted(by_sequence, key=len, reverse=True)
+    done = 0
     for batch in _pack(unique, batch_tokens, max_batch_rows):
         width = len(batch[0])
         padded = torch.full((len(batch), width), model.pad_token_id, dtype=torch.long)
@@ -258,6 +261,9 @@ def batched_neuron_activations(
         gathered = acts[index_rows, :, index_cols].float().cpu().numpy()
         for r, i in enumerate(owners):
             results[i] = gathered[r, : len(batch[rows[r]])].copy()
+        done += len(batch)
+        if on_batch is not None:
+            on_batch(done, len(unique))
     return [r if r is not None else np.zeros(0, dtype=np.float32) for r in results]
 
 

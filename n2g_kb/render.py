@@ -69,9 +69,10 @@ def context_colour(importance: float | None, floor: float = 0.55) -> str:
 
 def display_token(token: str) -> str:
     """Readable token text: control and other invisible characters shown as escapes
-    (newline as ``\\n``); whitespace-only tokens in single quotes."""
+    (newline as ``\\n``); a token with no visible character is put in single quotes."""
     shown = "".join(_visible(c) for c in token)
-    return f"'{shown}'" if not token.strip() else shown
+    visible = any(c != " " and _visible(c) == c for c in token)
+    return shown if visible else f"'{shown}'"
 
 
 def _visible(c: str) -> str:
@@ -88,7 +89,9 @@ def _visible(c: str) -> str:
     return c
 
 
-def _condense(trie: Trie, show_ignores: bool) -> tuple[list[_ViewNode], dict[tuple[str, str], bool]]:
+def _condense(
+    trie: Trie, show_ignores: bool
+) -> tuple[list[_ViewNode], dict[tuple[str, str], bool]]:
     """Collapse the trie to view nodes keyed by (depth, kind, token); edges map
     (parent id, child id) -> whether every occurrence jumped over hidden wildcards."""
     nodes: dict[tuple[int, str, str], _ViewNode] = {}
@@ -159,7 +162,9 @@ def render_trie(
     return graph
 
 
-def _node_attrs(view: _ViewNode, activation_floor: float, importance_floor: float) -> dict[str, str]:
+def _node_attrs(
+    view: _ViewNode, activation_floor: float, importance_floor: float
+) -> dict[str, str]:
     border = "4" if view.ends else "1.5"
     if view.kind == "ignore":
         return {

@@ -83,6 +83,20 @@ class LocalServerSettings:
     pagecache: str = "512m"
 
     @classmethod
+    def from_env_dict(cls, env: dict[str, str]) -> LocalServerSettings:
+        """Settings as they would be read from `env` laid over the current environment."""
+        saved = {k: os.environ.get(k) for k in env}
+        try:
+            os.environ.update(env)
+            return cls.from_env()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    @classmethod
     def from_env(cls) -> LocalServerSettings:
         return cls(
             cache_dir=cache_dir(),

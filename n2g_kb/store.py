@@ -86,21 +86,21 @@ class Store:
         settings = self.settings or ConnectionSettings(uri="bolt://unknown", database=self.database)
         return wrap(e, settings)
 
-    def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        """Runs the read query `cypher/<name>.cypher` and returns its records as dicts."""
+    def read(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        """Runs the read query `cypher/<query>.cypher` and returns its records as dicts."""
         try:
             records, _, _ = self.driver.execute_query(
-                cypher.load(name), parameters_=params, database_=self.database, routing_=neo4j.RoutingControl.READ
+                cypher.load(query), parameters_=params, database_=self.database, routing_=neo4j.RoutingControl.READ
             )
         except (nx.Neo4jError, nx.DriverError, OSError) as e:
             raise self._wrap(e) from e
         return [r.data() for r in records]
 
-    def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        """Runs the write query `cypher/<name>.cypher` in one transaction."""
+    def write(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        """Runs the write query `cypher/<query>.cypher` in one transaction."""
         self.ensure_schema()
         try:
-            records, _, _ = self.driver.execute_query(cypher.load(name), parameters_=params, database_=self.database)
+            records, _, _ = self.driver.execute_query(cypher.load(query), parameters_=params, database_=self.database)
         except (nx.Neo4jError, nx.DriverError, OSError) as e:
             raise self._wrap(e) from e
         return [r.data() for r in records]

@@ -22,8 +22,9 @@ PRED = [[0.8, 0.7, 0.0, 0.0, 0.55], [0.5, 0.0]]
 
 def test_firing_and_nonfiring_scores_match_a_hand_count():
     scores = firing_scores(TRUE, PRED)
-    assert scores["firing"] == Scores(precision=0.5, recall=pytest.approx(2 / 3), f1=pytest.approx(4 / 7), support=3)
-    assert scores["nonfiring"] == Scores(precision=pytest.approx(2 / 3), recall=0.5, f1=pytest.approx(4 / 7), support=4)
+    third, seventh = pytest.approx(2 / 3), pytest.approx(4 / 7)
+    assert scores["firing"] == Scores(precision=0.5, recall=third, f1=seventh, support=3)
+    assert scores["nonfiring"] == Scores(precision=third, recall=0.5, f1=seventh, support=4)
 
 
 def test_an_activation_equal_to_the_threshold_fires():
@@ -64,7 +65,8 @@ def test_token_lookup_predicts_each_tokens_highest_training_activation():
 
 
 def test_ngram_baseline_needs_the_same_prior_token_as_a_firing_training_window():
-    baseline = NGramBaseline(n=2).fit([[" f", " x", " f", " y", " f", " z", " f"]], [[0.9, 0, 0.8, 0, 0.6, 0, 0.4]])
+    tokens = [[" f", " x", " f", " y", " f", " z", " f"]]
+    baseline = NGramBaseline(prior_context=1).fit(tokens, [[0.9, 0, 0.8, 0, 0.6, 0, 0.4]])
     assert baseline.table == {(" f",): 0.9, (" x", " f"): 0.8, (" y", " f"): 0.6}
     assert baseline.predict([" f", " x", " f", " q", " f", " y", " f", " z", " f"]) == [
         0.9, 0.0, 0.8, 0.0, 0.0, 0.0, 0.6, 0.0, 0.0,
@@ -72,10 +74,10 @@ def test_ngram_baseline_needs_the_same_prior_token_as_a_firing_training_window()
 
 
 def test_a_unigram_baseline_remembers_only_firing_tokens():
-    baseline = NGramBaseline(n=1).fit([[" a", " b", " a"]], [[0.3, 0.9, 0.7]])
+    baseline = NGramBaseline(prior_context=0).fit([[" a", " b", " a"]], [[0.3, 0.9, 0.7]])
     assert baseline.predict([" a", " b"]) == [0.7, 0.9]
     with pytest.raises(ValueError):
-        NGramBaseline(n=0)
+        NGramBaseline(prior_context=-1)
 
 
 def test_metrics_dict_is_flat_with_prefixed_baselines():
