@@ -1,9 +1,270 @@
-"""Placeholder: filled in by its issue."""
+"""`n2gkb ingest`: mine, extract and store the graphs of a model's neurons."""
 
 from __future__ import annotations
 
+import time
+from typing import Annotated
+
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from cli.common import DatabaseOpt, PasswordOpt, UriOpt, UserOpt, cli_errors, connection, console, err_console, open_store
+from n2g_kb.ingest import DEFAULT_AUGMENTER, IngestOptions, IngestSummary, ProgressEvent, run_ingest
+
+_PANEL = "Ingest"
+_STEP_NAMES = {
+    "prune": "pruning",
+    "saliency": "saliency",
+    "augment": "augmenting",
+    "saliency-augmented": "saliency (variants)",
+    "trie": "building tries",
+    "neurons": "neurons",
+}
+
+
+class _Display:
+    """Rich progress bars for the runner's events: the model load, the corpus pass,
+    one bar per layer (with ETA) and a line for the current chunk's extraction step."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def _task(self, key: str, description: str, total: int | None) -> TaskID:
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(description, total=total)
+        return self.tasks[key]
+
+    def _close(self, key: str) -> None:
+        if key in self.tasks:
+            task = self.tasks.pop(key)
+            self.progress.remove_task(task)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        p = self.progress
+        if event.stage == "load":
+            self._task("load", f"Loading model {event.detail}", None)
+        elif event.stage == "resume":
+            self._close("load")
+            if event.done:
+                p.console.print(
+                    f"Resuming: {event.done:,} of {event.total:,} neurons are already in the knowledge base "
+                    "(--force recomputes them)",
+                    highlight=False,
+                )
+        elif event.stage == "mine":
+            task = self._task("mine", "Mining corpus (tokens)", event.total or None)
+            p.update(task, completed=event.done, total=max(event.total, event.done) or None)
+        elif event.stage == "collect":
+            task = self._task("collect", "Gathering top examples (windows)", event.total)
+            p.update(task, completed=event.done, total=event.total)
+        elif event.stage == "layer":
+            task = self._task(f"layer{event.layer}", f"Layer {event.layer} (neurons)", event.total)
+            p.update(task, completed=event.done, total=event.total)
+        elif event.stage == "step":
+            name = _STEP_NAMES.get(event.detail, event.detail)
+            task = self._task("step", "", event.total)
+            p.update(
+                task, description=f"  layer {event.layer}: {name}", completed=event.done, total=max(event.total, 1)
+            )
+        elif event.stage == "info":
+            p.console.print(f"[dim]{event.detail}[/dim]", highlight=False)
+
+
+class _LogDisplay:
+    """Plain progress lines for a log file or a pipe (no live bars there): stage changes,
+    and at most one line per `every` seconds per stage, with an ETA for each layer."""
+
+    def __init__(self, every: float = 15.0) -> None:
+        self.every = every
+        self.last: dict[str, float] = {}
+        self.started: dict[str, tuple[float, int]] = {}
+
+    def _due(self, key: str, final: bool) -> bool:
+        now = time.monotonic()
+        if final or now - self.last.get(key, -1e9) >= self.every:
+            self.last[key] = now
+            return True
+        return False
+
+    def _eta(self, key: str, done: int, total: int) -> str:
+        now = time.monotonic()
+        t0, d0 = self.started.setdefault(key, (now, done))
+        if done >= total:
+            return f"done in {_duration(now - t0)}"
+        if done <= d0 or now <= t0:
+            return "eta unknown"
+        rate = (done - d0) / (now - t0)
+        return f"eta {_duration((total - done) / rate)}"
+
+    def __call__(self, event: ProgressEvent) -> None:
+        say = err_console.print
+        if event.stage == "load":
+            say(f"Loading model {event.detail}", highlight=False)
+        elif event.stage == "resume" and event.done:
+            say(f"Resuming: {event.done:,} of {event.total:,} neurons are already in the knowledge base", highlight=False)
+        elif event.stage in ("mine", "collect"):
+            final = bool(event.total) and event.done >= event.total
+            if self._due(event.stage, final):
+                what = "Mining corpus" if event.stage == "mine" else "Gathering top examples"
+                unit = "tokens" if event.stage == "mine" else "windows"
+                say(f"{what}: {event.done:,}/{event.total:,} {unit} ({self._eta(event.stage, event.done, event.total)})", highlight=False)
+        elif event.stage == "layer":
+            key = f"layer{event.layer}"
+            eta = self._eta(key, event.done, event.total)
+            if event.done and self._due(key, event.done >= event.total):
+                say(f"Layer {event.layer}: {event.done:,}/{event.total:,} neurons ({eta})", highlight=False)
+        elif event.stage == "info":
+            say(event.detail, highlight=False)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _summary_table(summary: IngestSummary) -> Table:
+    table = Table(title="Ingest summary", show_header=False, title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("")
+    rows = [
+        ("Model", summary.model),
+        ("Run", summary.run_id),
+        ("Layers", ", ".join(str(layer) for layer in summary.layers)),
+        ("Neurons chosen", f"{summary.neurons_chosen:,}"),
+        ("Written (ok)", f"{summary.written:,}"),
+        ("Dead (never activate)", f"{summary.dead:,}"),
+        ("Failed", f"{summary.failed:,}"),
+        ("Already stored (skipped)", f"{summary.skipped:,}"),
+        ("Time", f"{summary.seconds:,.1f} s"),
+        ("Neurons / s", f"{summary.neurons_per_second:,.2f}"),
+        ("Tokens mined", f"{summary.tokens_mined:,}" + (" (from checkpoint)" if summary.mined_from_checkpoint else "")),
+    ]
+    for stage in ("load_s", "mine_s", "extract_s", "write_s"):
+        if stage in summary.timings:
+            rows.append((f"  {stage[:-2]}", f"{summary.timings[stage]:,.1f} s"))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def ingest(
+    model: Annotated[str, typer.Argument(help="Hugging Face model name (e.g. gpt2) or a local checkpoint directory.")],
+    layers: Annotated[str, typer.Option("--layers", help="Layers to ingest, e.g. 0-11 or 0-3,7.", rich_help_panel=_PANEL)],
+    neurons: Annotated[
+        str | None,
+        typer.Option("--neurons", help="Neurons of each layer, e.g. 0-99,512 (default: all).", rich_help_panel=_PANEL),
+    ] = None,
+    examples: Annotated[
+        int, typer.Option("--examples", help="Top examples mined per neuron (half train, half test).", rich_help_panel=_PANEL)
+    ] = 20,
+    corpus: Annotated[
+        str | None,
+        typer.Option(
+            "--corpus",
+            envvar="N2GKB_CORPUS",
+            help="Local .txt / .jsonl file or Hugging Face dataset name (default: one suited to the model).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", help="Corpus tokens to mine at most (0 = the whole corpus).", rich_help_panel=_PANEL)
+    ] = 2_000_000,
+    context: Annotated[
+        int, typer.Option("--context", help="Tokens per mined window (BOS is added in front).", rich_help_panel=_PANEL)
+    ] = 64,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", envvar="N2GKB_DEVICE", help="Torch device, e.g. cuda or cpu (default: cuda if available).", rich_help_panel=_PANEL),
+    ] = None,
+    dtype: Annotated[
+        str, typer.Option("--dtype", help="Model dtype: float32, float16 or bfloat16.", rich_help_panel=_PANEL)
+    ] = "float32",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Corpus windows per forward pass while mining.", rich_help_panel=_PANEL)
+    ] = 32,
+    augmenter: Annotated[
+        str,
+        typer.Option(
+            "--augmenter",
+            envvar="N2GKB_AUGMENTER",
+            help="Masked LM proposing substitutes (HF name or local dir); 'none' disables augmentation.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = DEFAULT_AUGMENTER or "none",
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Name to store the model under (default: the HF name, or a local directory's name).", rich_help_panel=_PANEL),
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Neurons extracted together and written in one transaction.", rich_help_panel=_PANEL)
+    ] = 64,
+    force: Annotated[
+        bool, typer.Option("--force", help="Recompute neurons already in the knowledge base.", rich_help_panel=_PANEL)
+    ] = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Mine top examples, extract every chosen neuron's N2G graph and write it to Neo4j.
+
+    Resumable: run the same command again after an interruption and it continues where it
+    stopped; neurons already stored are skipped unless --force.
+    """
+    with cli_errors():
+        options = IngestOptions(
+            model=model,
+            layers=layers,
+            neurons=neurons,
+            examples=examples,
+            corpus=corpus,
+            max_tokens=max_tokens or None,
+            context=context,
+            batch_size=batch_size,
+            device=device,
+            dtype=dtype,
+            augmenter=augmenter,
+            name=name,
+            force=force,
+            chunk_size=chunk_size,
+        )
+        with open_store(connection(uri, user, password, database)) as store:
+            if err_console.is_terminal:
+                columns = (
+                    SpinnerColumn(),
+                    TextColumn("[progress.description]{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    TextColumn("eta"),
+                    TimeRemainingColumn(),
+                )
+                with Progress(*columns, console=err_console, transient=False) as progress:
+                    summary = run_ingest(store, options, progress=_Display(progress))
+            else:
+                summary = run_ingest(store, options, progress=_LogDisplay())
+        console.print(_summary_table(summary))
+        if summary.failed:
+            err_console.print(
+                f"[yellow]{summary.failed:,} neurons failed[/yellow] (their errors are on the Neuron nodes); "
+                "run the same command again to retry them.",
+                highlight=False,
+            )
 
 
 def register(app: typer.Typer) -> None:
-    """Adds this module's commands to the `n2gkb` app."""
+    """Adds `n2gkb ingest` to the app."""
+    app.command("ingest")(ingest)

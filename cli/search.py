@@ -1,9 +1,567 @@
-"""Placeholder: filled in by its issue."""
+"""Asking the knowledge base: `n2gkb search ...`, `fire`, `similar`, `show`, `queries ...`.
+
+Each command opens the store, calls one helper of `n2g_kb.query` and prints its
+DataFrame as a table, or as JSON records (`--json`) / CSV (`--csv`) for scripts.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
 import typer
+from rich.table import Table
+from rich.text import Text
+
+from cli.common import (
+    DatabaseOpt,
+    PasswordOpt,
+    UriOpt,
+    UserOpt,
+    cli_errors,
+    connection,
+    console,
+    open_store,
+    status,
+)
+from n2g_kb.errors import ConfigError
+
+search_app = typer.Typer(
+    help="Search the knowledge base: which neurons fire on a token, in a context, ... "
+    "Tokens are typed as the model writes them (' Paris'); they are normalised as N2G stores them.",
+    no_args_is_help=True,
+)
+queries_app = typer.Typer(help="The Cypher query library (cypher/query/), e.g. for Neo4j Browser.", no_args_is_help=True)
+
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Only this model.")]
+LayerOpt = Annotated[int | None, typer.Option("--layer", "-l", min=0, help="Only this layer.")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
+TokenizerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tokenizer",
+        help="HuggingFace tokenizer (hub name or local directory); default: the one recorded for the model, else its name.",
+    ),
+]
+TokensOpt = Annotated[
+    bool, typer.Option("--tokens", help='TEXT is already tokenised: a JSON list of token strings, e.g. \'["in", " Paris"]\'.')
+]
+MinActivationOpt = Annotated[
+    float, typer.Option("--min-activation", min=0.0, max=1.0, help="Smallest predicted activation shown (0.5 = fires).")
+]
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready Python value (numpy scalars unwrapped, NaN / NA as None)."""
+    if value is None or value is pd.NA:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{column: _plain(value) for column, value in zip(frame.columns, row)} for row in frame.itertuples(index=False)]
+
+
+def _cell(column: str, value: Any) -> str:
+    from n2g_kb.render import display_token
+
+    value = _plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and column == "token":
+        return display_token(value)
+    return str(value)
+
+
+def emit(frame: pd.DataFrame, as_json: bool, as_csv: bool, empty: str = "No results.") -> None:
+    """Prints `frame` as a table, JSON records or CSV."""
+    if as_json and as_csv:
+        raise ConfigError("Choose one of --json and --csv")
+    if as_json:
+        typer.echo(json.dumps(_records(frame), ensure_ascii=False))
+        return
+    if as_csv:
+        flat = pd.DataFrame(
+            [
+                {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in r.items()}
+                for r in _records(frame)
+            ],
+            columns=list(frame.columns),
+        )
+        typer.echo(flat.to_csv(index=False), nl=False)
+        return
+    if frame.empty:
+        status(empty)
+        return
+    table = Table(show_lines=False, caption=f"{len(frame)} row{'s' if len(frame) != 1 else ''}")
+    for column in frame.columns:
+        table.add_column(column, overflow="fold", justify="right" if pd.api.types.is_numeric_dtype(frame[column]) else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(Text(_cell(column, value)) for column, value in zip(frame.columns, row)))
+    console.print(table)
+
+
+def _ask(uri, user, password, database, work: Callable[[Any], pd.DataFrame]) -> pd.DataFrame:
+    with open_store(connection(uri, user, password, database)) as store:
+        return work(store)
+
+
+# ---------------------------------------------------------------------------- search
+
+
+@search_app.command("token")
+def search_token(
+    token: Annotated[str, typer.Argument(help="The firing token, as the model writes it (e.g. ' Paris').")],
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Neurons that fire on TOKEN, with the activation stored for it (cypher/query/fires_on)."""
+    from n2g_kb import query
+
+    with cli_errors():
+        frame = _ask(uri, user, password, database, lambda s: query.fires_on(s, token, model=model, layer=layer))
+        emit(frame, as_json, as_csv, empty="No stored neuron fires on that token.")
+
+
+@search_app.command("context")
+def search_context(
+    token: Annotated[str, typer.Argument(help="The firing token (e.g. ' Paris').")],
+    context: Annotated[
+        list[str], typer.Argument(help="Context token(s) in text order, consecutive, the last one nearest TOKEN.")
+    ],
+    distance: Annotated[
+        int | None, typer.Option("--distance", "-d", min=1, help="The last context token sits this many tokens before TOKEN.")
+    ] = None,
+    loose: Annotated[
+        bool, typer.Option("--loose", help="Neuron-level token-set search: faster, but not path-aware (may over-match).")
+    ] = False,
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Neurons with a pattern that fires on TOKEN and holds CONTEXT in that same pattern (cypher/query/context)."""
+    from n2g_kb import query
+
+    with cli_errors():
+        frame = _ask(
+            uri,
+            user,
+            password,
+            database,
+            lambda s: query.in_context(s, token, context, distance=distance, model=model, layer=layer, loose=loose),
+        )
+        emit(frame, as_json, as_csv, empty="No stored pattern fires on that token in that context.")
+
+
+def _text_tokens(store, text: str, model: str | None, tokenizer: str | None, pretokenised: bool) -> tuple[list[str], str | None]:
+    """The tokens of TEXT and the model to search (the only stored one when not given)."""
+    from n2g_kb import query
+
+    if pretokenised:
+        try:
+            tokens = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"--tokens expects TEXT to be a JSON list of strings ({e.msg})") from None
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise ConfigError('--tokens expects TEXT to be a JSON list of strings, e.g. \'["in", " Paris"]\'')
+        return tokens, model
+    if model is None:
+        names = list(query.models(store)["model"])
+        if len(names) != 1:
+            raise ConfigError(
+                f"Pass --model to pick whose tokenizer to use (models: {', '.join(map(repr, names)) or 'none yet'})"
+            )
+        model = names[0]
+    name = tokenizer or query.tokenizer_name(store, model)
+    status(f"Tokenising with {name!r}")
+    return query.tokenize(text, query.load_tokenizer(name)), model
+
+
+@search_app.command("last")
+def search_last(
+    text: Annotated[str, typer.Argument(help="The text (or, with --tokens, a JSON list of tokens).")],
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    tokenizer: TokenizerOpt = None,
+    tokens: TokensOpt = False,
+    min_activation: MinActivationOpt = 0.5,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Neurons whose graph fires on the LAST token of TEXT, with the winning pattern (cypher/query/last_token)."""
+    from n2g_kb import query
+
+    def work(store):
+        toks, chosen = _text_tokens(store, text, model, tokenizer, tokens)
+        return query.fires_on_last(store, toks, model=chosen, layer=layer, min_activation=min_activation)
+
+    with cli_errors():
+        emit(_ask(uri, user, password, database, work), as_json, as_csv, empty="No stored graph fires on the last token.")
+
+
+@search_app.command("supersets")
+def search_supersets(
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    neuron: Annotated[int | None, typer.Option("--neuron", "-n", min=0, help="Only pairs with this neuron index.")] = None,
+    cross_layer: Annotated[bool, typer.Option("--cross-layer", help="Only pairs in different layers.")] = False,
+    limit: LimitOpt = 50,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Pairs where one neuron's firing tokens strictly contain another's (cypher/query/supersets)."""
+    from n2g_kb import query
+
+    with cli_errors():
+        frame = _ask(
+            uri,
+            user,
+            password,
+            database,
+            lambda s: query.supersets(
+                s, model=model, layer=layer, neuron=neuron, cross_layer_only=cross_layer, limit=limit
+            ),
+        )
+        emit(frame, as_json, as_csv, empty="No superset/subset pairs.")
+
+
+@search_app.command("polysemantic")
+def search_polysemantic(
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    min_groups: Annotated[int, typer.Option("--min-groups", min=1, help="Smallest number of unrelated groups.")] = 2,
+    limit: LimitOpt = 50,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Neurons whose firing patterns form several groups sharing no context (cypher/query/polysemantic)."""
+    from n2g_kb import query
+
+    with cli_errors():
+        frame = _ask(
+            uri, user, password, database, lambda s: query.polysemantic(s, model=model, layer=layer, min_groups=min_groups, limit=limit)
+        )
+        emit(frame, as_json, as_csv, empty="No polysemantic candidates.")
+
+
+@search_app.command("repetition")
+def search_repetition(
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    same_pattern: Annotated[
+        bool, typer.Option("--same-pattern", help="Only a token repeated within one pattern (path-aware).")
+    ] = False,
+    limit: LimitOpt = 50,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """In-context / repetition candidates: a token both firing and context (cypher/query/repetition)."""
+    from n2g_kb import query
+
+    with cli_errors():
+        frame = _ask(
+            uri,
+            user,
+            password,
+            database,
+            lambda s: query.repetition(s, model=model, layer=layer, same_pattern=same_pattern, limit=limit),
+        )
+        emit(frame, as_json, as_csv, empty="No repetition candidates.")
+
+
+@search_app.command("top")
+def search_top(
+    metric: Annotated[str, typer.Option("--metric", help="Neuron metric to rank by (f1, precision, recall, ...).")] = "f1",
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    limit: LimitOpt = 20,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """The neurons whose graphs score highest on an evaluation metric (cypher/query/top_neurons)."""
+    from n2g_kb import query
+
+    with cli_errors():
+        query.check_metric(metric)
+        frame = _ask(
+            uri, user, password, database, lambda s: query.top_neurons(s, metric=metric, model=model, layer=layer, limit=limit)
+        )
+        emit(frame, as_json, as_csv, empty=f"No neuron has a {metric} score yet.")
+
+
+@search_app.command("layers")
+def search_layers(
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Per-layer summary: neurons by status, mean scores, trie sizes (cypher/query/layer_summary)."""
+    from n2g_kb import query
+
+    with cli_errors():
+        frame = _ask(uri, user, password, database, lambda s: query.layer_summary(s, model=model))
+        emit(frame, as_json, as_csv, empty="The knowledge base holds no neurons yet.")
+
+
+@search_app.command("models")
+def search_models(
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """The models in the knowledge base (cypher/query/models)."""
+    from n2g_kb import query
+
+    with cli_errors():
+        frame = _ask(uri, user, password, database, query.models)
+        emit(frame, as_json, as_csv, empty="The knowledge base holds no models yet.")
+
+
+# -------------------------------------------------------------------- top-level ones
+
+
+def fire(
+    text: Annotated[str, typer.Argument(help="The text (or, with --tokens, a JSON list of tokens).")],
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    tokenizer: TokenizerOpt = None,
+    tokens: TokensOpt = False,
+    min_activation: MinActivationOpt = 0.5,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Every stored neuron predicted to fire at each token of TEXT, from the stored graphs (no model run)."""
+    from n2g_kb import query
+
+    def work(store):
+        toks, chosen = _text_tokens(store, text, model, tokenizer, tokens)
+        return query.fire(store, toks, model=chosen, layer=layer, min_activation=min_activation)
+
+    with cli_errors():
+        emit(_ask(uri, user, password, database, work), as_json, as_csv, empty="No stored graph fires anywhere in the text.")
+
+
+def similar(
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    neuron: Annotated[int | None, typer.Option("--neuron", "-n", min=0, help="Neurons similar to this one.")] = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", "-t", min=0.0, max=1.0, help="Smallest similarity (Jaccard, 0..1).")
+    ] = 0.5,
+    cross_layer: Annotated[bool, typer.Option("--cross-layer", help="Only pairs in different layers.")] = False,
+    limit: LimitOpt = 50,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Similar neurons: overlap of firing and context tokens above a threshold (cypher/query/similar)."""
+    from n2g_kb import query
+
+    with cli_errors():
+        frame = _ask(
+            uri,
+            user,
+            password,
+            database,
+            lambda s: query.similar(
+                s, model=model, layer=layer, neuron=neuron, threshold=threshold, cross_layer_only=cross_layer, limit=limit
+            ),
+        )
+        emit(frame, as_json, as_csv, empty="No similar neurons above the threshold.")
+
+
+_IMAGE_SUFFIXES = {".svg", ".png", ".pdf", ".dot", ".gv"}
+
+
+def show(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    layer: Annotated[int, typer.Argument(min=0, help="Layer.")],
+    neuron: Annotated[int, typer.Argument(min=0, help="Neuron index.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Also draw the condensed graph to this .svg/.png/.pdf (needs Graphviz) or .dot file."),
+    ] = None,
+    hide_ignores: Annotated[bool, typer.Option("--hide-ignores", help="Draw without wildcard nodes, as the paper does.")] = False,
+    as_json: JsonOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """One neuron's stored graph: a text summary of its patterns, and optionally the drawn graph."""
+    from n2g_kb import query
+    from n2g_kb.render import render_trie, trie_to_text, write_graph
+
+    with cli_errors():
+        if out is not None and out.suffix.lower() not in _IMAGE_SUFFIXES:
+            raise ConfigError(f"--out {out}: use a .svg, .png, .pdf or .dot file")
+        with open_store(connection(uri, user, password, database)) as store:
+            graph = query.load_graph(store, model, layer, neuron)
+        if out is not None:
+            title = f"{model} layer {layer} neuron {neuron}"
+            write_graph(render_trie(graph.trie, title, show_ignores=not hide_ignores), out)
+            status(f"Wrote {out}")
+        r = graph.result
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    _plain(
+                        {
+                            "model": r.model,
+                            "layer": r.layer,
+                            "neuron": r.index,
+                            "status": r.status,
+                            "error": r.error,
+                            "max_activation": r.max_activation,
+                            "metrics": r.metrics,
+                            "trie_nodes": len(r.trie_nodes),
+                            "firing_tokens": r.firing_tokens,
+                            "context_tokens": r.context_tokens,
+                            "patterns": [{"pattern": p, "activation": a} for p, a in graph.patterns()],
+                        }
+                    ),
+                    ensure_ascii=False,
+                )
+            )
+            return
+        typer.echo(_summary(graph))
+        typer.echo(trie_to_text(graph.trie))
+
+
+def _summary(graph) -> str:
+    from n2g_kb.render import display_token
+
+    r = graph.result
+    lines = [f"{r.model}  layer {r.layer}  neuron {r.index}  status {r.status}  max activation {r.max_activation:.3f}"]
+    if r.error:
+        lines.append(f"error: {r.error}")
+    scores = [f"{k} {r.metrics[k]:.3f}" for k in ("f1", "precision", "recall") if k in r.metrics]
+    lines.append("  ".join([*scores, f"trie nodes {len(r.trie_nodes)}", f"patterns {len(graph.trie.patterns())}"]))
+    for label, tokens in (("fires on", r.firing_tokens), ("context", r.context_tokens)):
+        if tokens:
+            ranked = sorted(tokens.items(), key=lambda kv: (-kv[1], kv[0]))
+            lines.append(f"{label}: " + ", ".join(f"{display_token(t)} {v:.2f}" for t, v in ranked))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@queries_app.command("list")
+def queries_list() -> None:
+    """The queries of the library, with their parameters."""
+    from n2g_kb import query
+
+    with cli_errors():
+        table = Table(caption="Run one with `n2gkb queries show NAME`, or import them all into Neo4j Browser.")
+        for column in ("name", "answers", "parameters"):
+            table.add_column(column, overflow="fold")
+        for name in query.query_names():
+            params = ", ".join(f"${p}" for p in query.query_parameters(name))
+            table.add_row(Text(name.removeprefix("query/")), Text(query.query_title(name)), Text(params))
+        console.print(table)
+
+
+@queries_app.command("show")
+def queries_show(name: Annotated[str, typer.Argument(help="Query name, e.g. fires_on.")]) -> None:
+    """Print a query's Cypher (header comment included), ready to paste into Neo4j Browser."""
+    from n2g_kb import cypher, query
+
+    with cli_errors():
+        full = name if name.startswith("query/") else f"query/{name}"
+        if full not in query.query_names():
+            names = ", ".join(n.removeprefix("query/") for n in query.query_names())
+            raise ConfigError(f"No query named {name!r}; choose one of: {names}")
+        typer.echo(cypher.load(full), nl=False)
+
+
+@queries_app.command("export")
+def queries_export(
+    path: Annotated[Path, typer.Argument(help="The .zip to write.")] = Path("n2g-kb-queries.zip"),
+) -> None:
+    """Write the queries as a .zip that Neo4j Browser imports as saved scripts (Favorites)."""
+    from n2g_kb import query
+
+    with cli_errors():
+        written = query.export_browser_favorites(path)
+        console.print(
+            f"Wrote {len(query.query_names())} queries to {written}. In Neo4j Browser open Favorites (the star), "
+            "and drop the file on the import area (or drag it onto the window)."
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Adds this module's commands to the `n2gkb` app."""
+    app.add_typer(search_app, name="search")
+    app.command("fire")(fire)
+    app.command("similar")(similar)
+    app.command("show")(show)
+    app.add_typer(queries_app, name="queries")

@@ -107,24 +107,30 @@ class MinedExamples:
     def max_activations(self, layer: int, neurons: Iterable[int]) -> dict[int, float]:
         return {n: self.max_activation(layer, n) for n in neurons}
 
+    @property
+    def first(self) -> int:
+        """Position of the first corpus token in a window (1 after a prepended BOS)."""
+        return 1 if self.prepend_bos else 0
+
     def window_ids(self, layer: int, neuron: int) -> list[list[int]]:
-        """The token ids of the neuron's windows, best first."""
+        """The corpus token ids of the neuron's windows (no BOS), best first."""
         mined = self.layers[layer]
-        out = []
-        for w in mined.window_index[mined.row(neuron)].tolist():
-            out.append(self.windows[w, : int(self.lengths[w])].tolist())
-        return out
+        return [
+            self.windows[w, self.first : int(self.lengths[w])].tolist() for w in mined.window_index[mined.row(neuron)].tolist()
+        ]
 
     def examples(self, layer: int, neuron: int, to_str_tokens: Callable[[Sequence[int]], list[str]]) -> list[Example]:
-        """The neuron's examples, best first: the window's tokens as the model decodes them
-        (BOS included when prepended) and the raw activations on each."""
+        """The neuron's examples, best first: each window's corpus tokens as the model
+        decodes them and the neuron's raw activations on them, measured with BOS
+        prepended (when `prepend_bos`) but without the BOS position itself, as N2G's
+        extraction prepends BOS again when it reruns an example."""
         mined = self.layers[layer]
         row = mined.row(neuron)
         out = []
         for r, w in enumerate(mined.window_index[row].tolist()):
             length = int(self.lengths[w])
-            ids = self.windows[w, :length].tolist()
-            acts = mined.activations[row, r, :length].tolist()
+            ids = self.windows[w, self.first : length].tolist()
+            acts = mined.activations[row, r, self.first : length].tolist()
             out.append(Example(tokens=to_str_tokens(ids), activations=acts))
         return out
 
@@ -314,7 +320,7 @@ def _collect(
 ) -> MinedExamples:
     """Reruns the windows that made some top k and gathers each neuron's activations."""
     device = torch.device(model.device)
-    ids_by_layer = {layer: tops[layer].ids.T.cpu() for layer in layers}  # [neuron, k], best first
+    ids_by_layer = {layer: tops[layer].ids.T.contiguous().cpu() for layer in layers}  # [neuron, k], best first
     used = torch.unique(torch.cat([ids.reshape(-1) for ids in ids_by_layer.values()]))
     windows = all_windows[used].long()
     lengths = all_lengths[used]

@@ -205,25 +205,12 @@ def build_tiny_masked_lm(
     With `train_steps` > 0 it is trained briefly on the synthetic corpus (masked-LM
     objective), so its substitutes resemble the masked word's kind.
     """
-    from tokenizers import BertWordPieceTokenizer
-    from tokenizers.processors import BertProcessing
-    from transformers import DistilBertConfig, DistilBertForMaskedLM, PreTrainedTokenizerFast
+    from transformers import DistilBertConfig, DistilBertForMaskedLM
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     corpus = synthetic_corpus(seed=seed)
-    wordpiece = BertWordPieceTokenizer(lowercase=True)
-    wordpiece.train_from_iterator(corpus, vocab_size=vocab_size, min_frequency=1, show_progress=False)
-    vocab = wordpiece.get_vocab()
-    wordpiece._tokenizer.post_processor = BertProcessing(("[SEP]", vocab["[SEP]"]), ("[CLS]", vocab["[CLS]"]))
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=wordpiece._tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
+    tokenizer = _wordpiece_tokenizer(corpus, vocab_size)
     config = DistilBertConfig(
         vocab_size=len(tokenizer),
         dim=dim,
@@ -241,6 +228,45 @@ def build_tiny_masked_lm(
     model.eval()
     _save(directory, model, tokenizer)
     return directory
+
+
+def _wordpiece_tokenizer(corpus: list[str], vocab_size: int):
+    """An uncased BERT-style tokenizer whose vocabulary is built deterministically: special
+    tokens, single characters (plain and as '##' continuations), then the corpus's words,
+    most frequent first, up to `vocab_size`. (Trained WordPiece vocabularies break ties
+    differently from run to run.)"""
+    from collections import Counter
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    normaliser = normalizers.BertNormalizer(lowercase=True)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for paragraph in corpus:
+        for word, _ in splitter.pre_tokenize_str(normaliser.normalize_str(paragraph)):
+            words[word] += 1
+    chars = sorted({c for word in words for c in word})
+    vocab_list = specials + chars + ["##" + c for c in chars]
+    for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])):
+        if len(vocab_list) >= vocab_size:
+            break
+        if word not in vocab_list:
+            vocab_list.append(word)
+    vocab = {token: i for i, token in enumerate(vocab_list)}
+    backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    backend.normalizer = normaliser
+    backend.pre_tokenizer = splitter
+    backend.post_processor = processors.BertProcessing(("[SEP]", vocab["[SEP]"]), ("[CLS]", vocab["[CLS]"]))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
 
 
 def _train_masked_lm(model, tokenizer, corpus: list[str], steps: int, batch_size: int = 32) -> None:
@@ -262,11 +288,53 @@ def _train_masked_lm(model, tokenizer, corpus: list[str], steps: int, batch_size
         optimiser.step()
 
 
+def mine_top_examples(
+    model,
+    layer: int,
+    corpus: list[str],
+    *,
+    window: int = 32,
+    k: int = 20,
+    neurons: list[int] | None = None,
+    batch_rows: int = 64,
+):
+    """Simple top-k mining for tests and benches: cut the corpus's token stream into
+    windows of `window` tokens, run each with BOS prepended, and keep for every neuron the
+    `k` windows with the highest activation plus its max activation over all windows.
+
+    Returns `(examples, max_activations)` keyed by neuron; example tokens and activations
+    leave out the BOS position.
+    """
+    from n2g_kb.results import Example
+
+    stream = model.to_tokens("\n".join(corpus))
+    windows = [stream[i : i + window] for i in range(0, len(stream) - window + 1, window)]
+    chosen = list(range(model.d_mlp)) if neurons is None else list(neurons)
+    index = torch.tensor(chosen)
+    rows = []
+    for start in range(0, len(windows), batch_rows):
+        batch = torch.tensor([[model.bos_token_id, *w] for w in windows[start : start + batch_rows]])
+        acts = model.layer_activations(batch, [layer])[layer][:, 1:, :]
+        rows.append(acts[:, :, index.to(acts.device)].float().cpu())
+    acts = torch.cat(rows)  # [windows, pos, neurons]
+    peak = acts.max(dim=1).values  # [windows, neurons]
+    examples = {}
+    max_activations = {}
+    for column, neuron in enumerate(chosen):
+        top = torch.argsort(peak[:, column], descending=True, stable=True)[:k].tolist()
+        examples[neuron] = [
+            Example(model.to_str_tokens(windows[w]), acts[w, :, column].tolist()) for w in top
+        ]
+        max_activations[neuron] = float(peak[:, column].max())
+    return examples, max_activations
+
+
 __all__ = [
     "BOS",
     "build_tiny_gpt2",
     "build_tiny_masked_lm",
     "corpus_token_stream",
+    "mine_top_examples",
     "synthetic_corpus",
     "train_tiny_gpt2",
 ]

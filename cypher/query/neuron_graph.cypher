@@ -1,0 +1,19 @@
+// n2g-kb: one neuron's stored graph (its trie)
+//
+// Answers: what one neuron's trie looks like: in Neo4j Browser the graph view draws the
+// Neuron, its root and every path of NEXT edges (each edge goes one token further back
+// in the text); the node column lists each trie node's properties (the rows that
+// n2g_kb.trie.Trie.from_rows reads).
+//
+// Parameters:
+//   $model   model name
+//   $layer   layer number
+//   $neuron  neuron index
+//
+// Returns one row per trie node: p (the path from the Neuron to that node), node (id,
+//   parent, kind, token, depth, activation, importance, end_activation)
+//
+// Neo4j Browser: :params {model: 'fixture', layer: 1, neuron: 7}
+MATCH p = (n:Neuron {model: $model, layer: $layer, index: $neuron})-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
+RETURN p, t {.id, .parent, .kind, .token, .depth, .activation, .importance, .end_activation} AS node
+ORDER BY t.id

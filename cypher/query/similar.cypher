@@ -1,0 +1,55 @@
+// n2g-kb: similar neurons (overlap of firing and context tokens)
+//
+// Answers: which pairs of neurons of the same model, in any layers, share their tokens:
+// similarity is the Jaccard overlap of their role-tagged token sets, {firing tokens} plus
+// {context tokens}, where a token counts as shared only in the same role:
+//   similarity = (|F_a & F_b| + |C_a & C_b|) / (|F_a | F_b| + |C_a | C_b|)
+// (F: FIRES_ON tokens, C: CONTEXT tokens). firing_jaccard and context_jaccard are the two
+// overlaps on their own (0 when both sets are empty).
+//
+// Parameters:
+//   $model            model name, or null for every model
+//   $layer            layer of the first neuron, or null for every layer
+//   $neuron           index of the first neuron, or null for every neuron (all pairs)
+//   $threshold        smallest similarity returned, 0..1 (e.g. 0.5)
+//   $cross_layer_only true: only pairs in different layers
+//   $limit            at most this many rows
+// A pair whose two neurons both match the filters is listed once (the one that comes first
+// by layer, then index, as the first neuron).
+//
+// Returns one row per pair, most similar first: model, layer, neuron, other_layer,
+//   other_neuron, similarity, firing_jaccard, context_jaccard, shared_firing, shared_context
+//
+// Neo4j Browser: :params {model: null, layer: null, neuron: null, threshold: 0.5, cross_layer_only: false, limit: 50}
+MATCH (a:Neuron)
+WHERE ($model IS NULL OR a.model = $model)
+  AND ($layer IS NULL OR a.layer = $layer)
+  AND ($neuron IS NULL OR a.index = $neuron)
+CALL (a) {
+  MATCH (a)-[:FIRES_ON|CONTEXT]->(:Token)<-[:FIRES_ON|CONTEXT]-(b:Neuron)
+  WHERE b.model = a.model AND b <> a
+  RETURN DISTINCT b
+}
+WITH a, b
+WHERE (NOT $cross_layer_only OR b.layer <> a.layer)
+  AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
+       OR [a.layer, a.index] < [b.layer, b.index])
+WITH a, b,
+     COLLECT { MATCH (a)-[:FIRES_ON]->(t:Token) RETURN t.text ORDER BY t.text } AS af,
+     COLLECT { MATCH (a)-[:CONTEXT]->(t:Token) RETURN t.text ORDER BY t.text } AS ac,
+     COLLECT { MATCH (b)-[:FIRES_ON]->(t:Token) RETURN t.text } AS bf,
+     COLLECT { MATCH (b)-[:CONTEXT]->(t:Token) RETURN t.text } AS bc
+WITH a, b, [t IN af WHERE t IN bf] AS shared_firing, [t IN ac WHERE t IN bc] AS shared_context,
+     size(af) + size(bf) AS firing_sizes, size(ac) + size(bc) AS context_sizes
+WITH a, b, shared_firing, shared_context,
+     firing_sizes - size(shared_firing) AS firing_union, context_sizes - size(shared_context) AS context_union
+WITH a, b, shared_firing, shared_context, firing_union, context_union,
+     toFloat(size(shared_firing) + size(shared_context)) / (firing_union + context_union) AS similarity
+WHERE similarity >= $threshold
+RETURN a.model AS model, a.layer AS layer, a.index AS neuron, b.layer AS other_layer, b.index AS other_neuron,
+       similarity,
+       CASE firing_union WHEN 0 THEN 0.0 ELSE toFloat(size(shared_firing)) / firing_union END AS firing_jaccard,
+       CASE context_union WHEN 0 THEN 0.0 ELSE toFloat(size(shared_context)) / context_union END AS context_jaccard,
+       shared_firing, shared_context
+ORDER BY similarity DESC, model, layer, neuron, other_layer, other_neuron
+LIMIT $limit

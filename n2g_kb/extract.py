@@ -1,0 +1,343 @@
+"""The N2G pipeline, batched across neurons: examples in, one `NeuronResult` per neuron out.
+
+For the neurons of one layer, `extract_neurons`:
+  1. splits each neuron's top examples into train and test (fixed seed);
+  2. prunes every training example (`n2g_kb.prune`);
+  3. measures importances on every pruned prompt (`n2g_kb.saliency`);
+  4. augments the pruned prompts around their important tokens (`n2g_kb.augment`) and
+     measures importances on every variant;
+  5. builds one `Trie` per neuron from the pruned prompts and their variants, with
+     activations normalised by the neuron's max activation and rescaled by the pruning
+     scale, as the reference does; variants inherit the original's important positions;
+  6. scores the trie and the token-lookup and n-gram baselines on the test examples.
+Every stage queues the work of all neurons of the batch and runs it through the model in
+large length-sorted batches that stop after the target layer. With `neurons_per_batch=1`
+the same code runs one neuron at a time.
+
+A neuron whose max activation is <= 0 never fires: status "dead", no trie. A neuron
+whose own processing raises gets status "failed" with the error text; the others carry on.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from n2g_kb.augment import AugmentRequest, Augmenter, Variant, augment_prompts, load_augmenter
+from n2g_kb.config import N2GConfig
+from n2g_kb.errors import SelectionError
+from n2g_kb.metrics import evaluate
+from n2g_kb.model import LoadedModel, batched_neuron_activations
+from n2g_kb.prune import PruneRequest, Pruned, prune_examples
+from n2g_kb.results import Example, NeuronResult
+from n2g_kb.saliency import SaliencyRequest, saliency
+from n2g_kb.trie import Trie, important_positions
+
+Progress = Callable[[str, int, int], None]
+
+
+def split_examples(examples: Sequence[Example], config: N2GConfig) -> tuple[list[Example], list[Example]]:
+    """The first `n_examples` examples, split into (train, test).
+
+    When any example already says split="test", the given splits are kept. Otherwise the
+    examples are shuffled with `config.seed` (the same permutation for every neuron with
+    the same number of examples) and the first `config.n_train(n)` become train; both
+    parts keep the examples' original order.
+    """
+    chosen = list(examples[: config.n_examples])
+    if any(e.split == "test" for e in chosen):
+        return [e for e in chosen if e.split == "train"], [e for e in chosen if e.split == "test"]
+    order = list(range(len(chosen)))
+    random.Random(config.seed).shuffle(order)
+    train_ids = set(order[: config.n_train(len(chosen))])
+    train = [replace(e, split="train") for i, e in enumerate(chosen) if i in train_ids]
+    test = [replace(e, split="test") for i, e in enumerate(chosen) if i not in train_ids]
+    return train, test
+
+
+def example_ids(model: LoadedModel, examples: Sequence[Example], config: N2GConfig) -> list[list[int]]:
+    """Token ids of each example's text (leading BOS tokens dropped, BOS prepended per config),
+    cut to `max_length` and the model's context."""
+    bos_text = model.to_str_tokens([model.bos_token_id])[0]
+    texts = []
+    for example in examples:
+        tokens = list(example.tokens)
+        while tokens and tokens[0] == bos_text:
+            tokens.pop(0)
+        texts.append("".join(tokens))
+    limit = min(config.max_length, model.n_ctx)
+    return [ids[:limit] for ids in model.to_tokens_batch(texts, prepend_bos=config.prepend_bos)]
+
+
+@dataclass
+class _Sample:
+    """One training example of one neuron on its way through the stages."""
+
+    job: _Job
+    example: Example
+    ids: list[int]
+    pruned: Pruned | None = None
+    base: np.ndarray | None = None
+    normalised: np.ndarray | None = None
+    key: int = 0
+    importances: np.ndarray | None = None
+    variants: list[Variant] = field(default_factory=list)
+    variant_importances: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class _Job:
+    """One neuron."""
+
+    result: NeuronResult
+    train: list[Example] = field(default_factory=list)
+    test: list[Example] = field(default_factory=list)
+    samples: list[_Sample] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.result.status == "ok"
+
+    def fail(self, error: BaseException) -> None:
+        self.result.status = "failed"
+        self.result.error = f"{type(error).__name__}: {error}"
+        self.samples = []
+
+
+def extract_neurons(
+    model: LoadedModel,
+    layer: int,
+    neurons: Sequence[int],
+    examples: Mapping[int, Sequence[Example]],
+    max_activations: Mapping[int, float],
+    config: N2GConfig,
+    augmenter: Augmenter | None = None,
+    progress: Progress | None = None,
+    *,
+    neurons_per_batch: int | None = None,
+) -> list[NeuronResult]:
+    """Extract a trie for each of `neurons` of `layer`; results in the order of `neurons`.
+
+    `examples[n]` are neuron n's top examples (tokens and raw activations, from mining);
+    `max_activations[n]` its max activation over the mining corpus. `augmenter` proposes
+    substitutes; when None, `config.augment_model` is loaded on the model's device, and
+    when that is None too (or `n_substitutes` is 0) nothing is augmented.
+    `progress(stage, done, total)` reports each stage; stage "neurons" counts finished
+    neurons. `neurons_per_batch` caps how many neurons share the model batches (None: all).
+    """
+    model.check_layer(layer)
+    if augmenter is None and config.augment_model is not None and config.n_substitutes > 0:
+        augmenter = load_augmenter(config.augment_model, device=model.device, batch_size=config.mlm_batch_size)
+    neurons = list(neurons)
+    for neuron in neurons:
+        if not 0 <= neuron < model.d_mlp:
+            raise SelectionError(f"neuron {neuron} is out of range; layer {layer} has neurons 0-{model.d_mlp - 1}")
+    size = len(neurons) if not neurons_per_batch else max(1, neurons_per_batch)
+    results: list[NeuronResult] = []
+    for offset in range(0, len(neurons), max(1, size)):
+        chunk = neurons[offset : offset + size]
+        jobs = [_new_job(model, layer, n, examples.get(n, ()), max_activations.get(n), config) for n in chunk]
+        _run_stages(model, layer, jobs, config, augmenter, progress)
+        results.extend(job.result for job in jobs)
+        if progress:
+            progress("neurons", len(results), len(neurons))
+    return results
+
+
+def _new_job(
+    model: LoadedModel,
+    layer: int,
+    neuron: int,
+    examples: Sequence[Example],
+    max_activation: float | None,
+    config: N2GConfig,
+) -> _Job:
+    result = NeuronResult(model=model.name, layer=layer, index=neuron, max_activation=float(max_activation or 0.0))
+    job = _Job(result)
+    if max_activation is None:
+        result.status, result.error = "failed", "no max activation given for this neuron; mine the layer first"
+        return job
+    if max_activation <= 0:
+        result.status = "dead"
+        return job
+    if not examples:
+        result.status, result.error = "failed", "no examples given for this neuron; mine the layer first"
+        return job
+    try:
+        job.train, job.test = split_examples(examples, config)
+        result.examples = job.train + job.test
+        ids = example_ids(model, job.train, config)
+        job.samples = [_Sample(job, example, seq) for example, seq in zip(job.train, ids)]
+    except Exception as e:  # a malformed example fails this neuron only
+        job.fail(e)
+    return job
+
+
+def _live(samples: Sequence[_Sample]) -> list[_Sample]:
+    return [s for s in samples if s.job.ok]
+
+
+def _firing_rows(normalised: np.ndarray, key: int | None, threshold: float) -> int:
+    """How many leading importance rows the trie (and the augmenter) will read."""
+    firing = np.nonzero(normalised > threshold)[0]
+    last = int(firing[-1]) if len(firing) else -1
+    if key is not None:
+        last = max(last, key)
+    return last + 1
+
+
+def _run_stages(
+    model: LoadedModel,
+    layer: int,
+    jobs: list[_Job],
+    config: N2GConfig,
+    augmenter: Augmenter | None,
+    progress: Progress | None,
+) -> None:
+    start = 1 if config.prepend_bos else 0
+    batch = {"batch_tokens": config.batch_tokens, "max_batch_rows": config.max_batch_rows}
+    mask_id = config.mask_token_id if config.mask_token_id is not None else model.mask_token_id
+
+    # 1. Prune.
+    samples = [s for job in jobs if job.ok for s in job.samples]
+    pruned = prune_examples(model, layer, [PruneRequest(s.job.result.index, s.ids) for s in samples], config, progress)
+    for s, p in zip(samples, pruned):
+        s.pruned = p
+    for job in jobs:
+        job.samples = [s for s in job.samples if s.pruned is not None]
+    samples = [s for s in samples if s.pruned is not None]
+
+    # 2. Measure the pruned prompts and their importances.
+    bases = batched_neuron_activations(
+        model, layer, [s.pruned.ids for s in samples], [s.job.result.index for s in samples], **batch
+    )
+    requests = []
+    for s, base in zip(samples, bases):
+        assert s.pruned is not None
+        s.base = base
+        s.normalised = base * s.pruned.scale / s.job.result.max_activation
+        s.key = start + int(np.argmax(base[start:]))
+        rows = _firing_rows(s.normalised, s.key, config.activation_threshold)
+        requests.append(SaliencyRequest(s.job.result.index, s.pruned.ids, base, rows))
+    matrices = saliency(
+        model, layer, requests, mask_token_id=mask_id, skip_first=config.prepend_bos, progress=progress, **batch
+    )
+    for s, matrix in zip(samples, matrices):
+        s.importances = matrix
+
+    # 3. Augment, then measure the variants' importances.
+    samples = _live(samples)
+    if augmenter is not None and config.n_substitutes > 0 and samples:
+        bos_text = model.to_str_tokens([model.bos_token_id])[0]
+        aug_requests = []
+        for s in samples:
+            assert s.pruned is not None and s.importances is not None
+            str_tokens = model.to_str_tokens(s.pruned.ids)
+            important = [
+                str_tokens[k]
+                for k in range(start, s.key + 1)
+                if s.importances[s.key, k] >= config.aug_importance_threshold and str_tokens[k] != bos_text
+            ]
+            aug_requests.append(AugmentRequest(s.job.result.index, s.pruned.ids, s.base, s.key, important))
+        variants = augment_prompts(
+            model,
+            layer,
+            augmenter,
+            aug_requests,
+            n_substitutes=config.n_substitutes,
+            min_prob=config.substitute_min_prob,
+            keep_threshold=config.augment_keep_threshold,
+            prepend_bos=config.prepend_bos,
+            max_length=min(config.max_length, model.n_ctx),
+            progress=progress,
+            **batch,
+        )
+        var_requests = []
+        owners = []
+        for s, found in zip(samples, variants):
+            assert s.pruned is not None
+            s.variants = found
+            for v in found:
+                normalised = v.activations * s.pruned.scale / s.job.result.max_activation
+                rows = _firing_rows(normalised, None, config.activation_threshold)
+                var_requests.append(SaliencyRequest(s.job.result.index, v.ids, v.activations, rows))
+                owners.append(s)
+        var_matrices = saliency(
+            model,
+            layer,
+            var_requests,
+            mask_token_id=mask_id,
+            skip_first=config.prepend_bos,
+            progress=progress,
+            stage="saliency-augmented",
+            **batch,
+        )
+        for s, matrix in zip(owners, var_matrices):
+            s.variant_importances.append(matrix)
+
+    # 4. One trie per neuron, scored on its test examples.
+    done = 0
+    live_jobs = [job for job in jobs if job.ok]
+    for job in live_jobs:
+        try:
+            _finish(model, job, config)
+        except Exception as e:  # this neuron fails, the others carry on
+            job.fail(e)
+        done += 1
+        if progress:
+            progress("trie", done, len(live_jobs))
+
+
+def _build_trie(model: LoadedModel, samples: Sequence[_Sample], config: N2GConfig) -> Trie:
+    """The trie of one neuron from its processed samples (pruned prompts, then variants)."""
+    trie = Trie()
+    options = {
+        "activation_threshold": config.activation_threshold,
+        "importance_threshold": config.importance_threshold,
+    }
+    for s in samples:
+        assert s.pruned is not None and s.normalised is not None and s.importances is not None
+        trie.add_sample(model.to_str_tokens(s.pruned.ids), s.normalised.tolist(), s.importances, **options)
+        if not s.variants:
+            continue
+        # The reference lets variants inherit the important positions of the original's
+        # firing tokens (rows of non-firing tokens stay empty there).
+        original = np.where((s.normalised > config.activation_threshold)[:, None], s.importances, 0.0)
+        inherited = important_positions(original, importance_threshold=config.importance_threshold)
+        for variant, matrix in zip(s.variants, s.variant_importances):
+            normalised = variant.activations * s.pruned.scale / s.job.result.max_activation
+            trie.add_sample(
+                model.to_str_tokens(variant.ids),
+                normalised.tolist(),
+                matrix,
+                inherited_important=inherited,
+                **options,
+            )
+    trie.merge_ignores()
+    return trie
+
+
+def _finish(model: LoadedModel, job: _Job, config: N2GConfig) -> None:
+    result = job.result
+    trie = _build_trie(model, job.samples, config)
+    scale = 1.0 / result.max_activation
+    result.trie_nodes = trie.to_rows()
+    result.firing_tokens = trie.firing_tokens()
+    result.context_tokens = trie.context_tokens()
+    metrics = evaluate(
+        trie,
+        [e.tokens for e in job.train],
+        [[a * scale for a in e.activations] for e in job.train],
+        [e.tokens for e in job.test],
+        [[a * scale for a in e.activations] for e in job.test],
+        threshold=config.fire_threshold,
+        ngram_context=config.ngram_context,
+    )
+    metrics["n_train_examples"] = float(len(job.train))
+    metrics["n_test_examples"] = float(len(job.test))
+    metrics["n_pruned_prompts"] = float(len(job.samples))
+    metrics["n_variants"] = float(sum(len(s.variants) for s in job.samples))
+    result.metrics = metrics

@@ -1,0 +1,565 @@
+"""The ingest runner: from a model to its neurons' graphs in Neo4j, resumably.
+
+`run_ingest(store, options)`:
+  1. loads the model and checks the layer / neuron selection against it;
+  2. records the Model and a Run (every parameter, package versions) in Neo4j; the run id
+     is a hash of the arguments, so running the same command again resumes the same Run;
+  3. skips neurons already stored with status ok or dead (unless `force`);
+  4. mines every chosen neuron's top examples in one corpus pass (`n2g_kb.mining`), or
+     reuses the mined examples checkpointed by an earlier attempt of the same run
+     (`<data dir>/runs/<run id>/mined.pt`);
+  5. extracts the neurons layer by layer in chunks (`n2g_kb.extract.extract_neurons`) and
+     writes each chunk with `Store.write_neurons` (one transaction per chunk, so a neuron
+     is stored whole or not at all) on a background thread while the next chunk runs;
+  6. marks the Run finished with counts and timings.
+Ctrl-C waits for the writes in flight, marks the run interrupted and re-raises; a crash
+or a Neo4j outage leaves every written chunk valid, and the next run picks up from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from n2g_kb.config import N2GConfig
+from n2g_kb.corpus import CorpusSource, iter_documents, resolve_corpus, token_windows
+from n2g_kb.errors import ConfigError, DatabaseError, N2GKBError
+from n2g_kb.mining import MinedExamples, MiningOptions, mine
+from n2g_kb.results import NeuronResult
+from n2g_kb.selection import format_ranges, parse_layers, parse_neurons, parse_ranges
+from n2g_kb.settings import data_dir
+
+DEFAULT_AUGMENTER = N2GConfig().augment_model
+DONE_STATUSES = frozenset({"ok", "dead"})
+FAULT_ENV = "N2GKB_FAULT_AFTER_CHUNKS"
+"""Test hook: when set to N, the process dies hard (exit 137, no cleanup) right after its
+N-th chunk is confirmed written, the way a SIGKILL or a power cut would stop it."""
+
+_MAX_FAILED_CHUNKS = 3
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """The arguments of one ingest (the CLI's options).
+
+    `model` is a Hugging Face name or a local checkpoint directory; `name` overrides the
+    name the knowledge base stores it under (default: the HF name as given, or a local
+    directory's name). `layers` / `neurons` are selections like "0-11" or "0-99,512"
+    (`neurons` None = all). `augmenter` is a masked LM name or path, or None to disable
+    augmentation. `chunk_size` neurons share one extraction call and one write.
+    """
+
+    model: str
+    layers: str
+    neurons: str | None = None
+    examples: int = 20
+    corpus: str | None = None
+    max_tokens: int | None = 2_000_000
+    context: int = 64
+    batch_size: int = 32
+    device: str | None = None
+    dtype: str = "float32"
+    augmenter: str | None = DEFAULT_AUGMENTER
+    name: str | None = None
+    force: bool = False
+    chunk_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.model or not self.model.strip():
+            raise ConfigError("no model given; pass a Hugging Face name (e.g. gpt2) or a local checkpoint directory")
+        parse_ranges(self.layers, "--layers")
+        if self.neurons is not None and self.neurons.strip().lower() != "all":
+            parse_ranges(self.neurons, "--neurons")
+        if self.examples < 2:
+            raise ConfigError(f"--examples {self.examples} is too small; use at least 2 (one train, one test)")
+        if self.chunk_size < 1:
+            raise ConfigError(f"--chunk-size {self.chunk_size} is too small; use 1 or more neurons")
+        if self.name is not None and not self.name.strip():
+            raise ConfigError("--name is empty; leave it out to use the model's own name")
+        if self.augmenter is not None and self.augmenter.strip().lower() in ("", "none", "off"):
+            object.__setattr__(self, "augmenter", None)
+        MiningOptions(n_examples=self.examples, context=self.context, max_tokens=self.max_tokens, batch_size=self.batch_size)
+
+    @property
+    def model_name(self) -> str:
+        """The name the knowledge base stores the model under."""
+        if self.name:
+            return self.name.strip()
+        path = Path(self.model).expanduser()
+        if path.is_dir():
+            return path.resolve().name
+        return self.model
+
+    def n2g_config(self) -> N2GConfig:
+        return N2GConfig(n_examples=self.examples, augment_model=self.augmenter, seed=self.seed)
+
+    def mining_options(self, config: N2GConfig) -> MiningOptions:
+        return MiningOptions(
+            n_examples=self.examples,
+            context=self.context,
+            max_tokens=self.max_tokens,
+            batch_size=self.batch_size,
+            prepend_bos=config.prepend_bos,
+        )
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What the runner is doing, for progress displays.
+
+    stage: 'load' (model), 'resume' (done/total = neurons already stored / chosen),
+    'mine' (corpus tokens), 'collect' (top windows rerun), 'layer' (neurons of `layer`
+    done, skipped ones included), 'step' (an extraction stage of the current chunk,
+    named in `detail`), 'info' (a message in `detail`).
+    """
+
+    stage: str
+    done: int = 0
+    total: int = 0
+    layer: int | None = None
+    detail: str = ""
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What an ingest did. `written` counts neurons stored with status ok."""
+
+    run_id: str
+    model: str
+    layers: tuple[int, ...]
+    neurons_chosen: int
+    written: int
+    dead: int
+    failed: int
+    skipped: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+    tokens_mined: int = 0
+    mined_from_checkpoint: bool = False
+    checkpoint: str | None = None
+
+    @property
+    def processed(self) -> int:
+        return self.written + self.dead + self.failed
+
+    @property
+    def neurons_per_second(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages whose behaviour shapes the graphs (provenance)."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("n2g-kb", "torch", "transformers", "transformer-lens", "tokenizers", "datasets", "neo4j", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _model_identity(model: str) -> dict[str, Any]:
+    """A local checkpoint is identified by its files' names, sizes and mtimes; a hub
+    model by its name."""
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        return {"name": model}
+    files = sorted(p for p in path.iterdir() if p.is_file())
+    return {
+        "path": str(path.resolve()),
+        "files": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+    }
+
+
+def run_key(options: IngestOptions, corpus: CorpusSource, layers: Sequence[int], neurons: Sequence[int]) -> str:
+    """A hash of everything that decides what an ingest computes (not how fast)."""
+    identity = {
+        "model": _model_identity(options.model),
+        "name": options.model_name,
+        "dtype": options.dtype,
+        "layers": list(layers),
+        "neurons": format_ranges(neurons),
+        "corpus": corpus.identity(),
+        "mining": asdict(options.mining_options(options.n2g_config())) | {"batch_size": None},
+        "config": options.n2g_config().to_dict(),
+    }
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def run_id_for(model_name: str, key: str) -> str:
+    return f"ingest-{model_name}-{key[:12]}"
+
+
+def runs_root() -> Path:
+    """Where ingest checkpoints live: `<data dir>/runs` (N2GKB_DATA_DIR-aware)."""
+    return data_dir() / "runs"
+
+
+def chunks(items: Sequence[int], size: int) -> list[list[int]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+class _Writer:
+    """Writes chunks on one background thread so extraction and Neo4j overlap.
+
+    At most `depth` chunks are in flight; `submit` waits for the oldest when full and
+    re-raises its error in the caller's thread. Each chunk is one `write_neurons` call,
+    one transaction.
+    """
+
+    def __init__(self, store: Any, model: str, run_id: str, on_written: Callable[[list[NeuronResult]], None], depth: int = 2):
+        self.store = store
+        self.model = model
+        self.run_id = run_id
+        self.on_written = on_written
+        self.depth = depth
+        self.seconds = 0.0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="n2gkb-writer")
+        self._pending: deque[tuple[Future, list[NeuronResult]]] = deque()
+
+    def _write(self, results: list[NeuronResult]) -> None:
+        start = time.perf_counter()
+        self.store.write_neurons(self.model, results, run_id=self.run_id)
+        self.seconds += time.perf_counter() - start
+
+    def _reap_one(self) -> None:
+        future, results = self._pending.popleft()
+        future.result()
+        self.on_written(results)
+
+    def submit(self, results: list[NeuronResult]) -> None:
+        while len(self._pending) >= self.depth:
+            self._reap_one()
+        self._pending.append((self._pool.submit(self._write, results), results))
+
+    def flush(self) -> None:
+        """Waits for every chunk in flight; the first failure is raised (after all finish)."""
+        error: BaseException | None = None
+        while self._pending:
+            try:
+                self._reap_one()
+            except BaseException as e:  # keep draining so no write is left half-observed
+                error = error or e
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _failed(results_for: Sequence[int], model: str, layer: int, max_acts: dict[int, float], error: BaseException) -> list[NeuronResult]:
+    text = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".strip()
+    return [
+        NeuronResult(model=model, layer=layer, index=n, max_activation=float(max_acts.get(n, 0.0)), status="failed", error=text)
+        for n in results_for
+    ]
+
+
+def run_ingest(
+    store: Any,
+    options: IngestOptions,
+    *,
+    load_model: Callable[..., Any] | None = None,
+    load_augmenter: Callable[..., Any] | None = None,
+    progress: ProgressFn | None = None,
+    on_written: Callable[[Sequence[NeuronResult]], None] | None = None,
+    runs_dir: Path | None = None,
+) -> IngestSummary:
+    """Ingests the neurons `options` choose into the knowledge base behind `store`.
+
+    `load_model(name_or_path, device=, dtype=)` and `load_augmenter(name, device=,
+    batch_size=)` default to `n2g_kb.model.load_model` / `n2g_kb.augment.load_augmenter`
+    (tests and benches inject their own). `on_written(results)` is called, in this
+    thread, after each chunk is committed. Raises `N2GKBError` subclasses for expected
+    failures (bad selection, model, corpus, Neo4j); everything committed before stays.
+    """
+    from n2g_kb.extract import extract_neurons
+
+    if load_model is None:
+        from n2g_kb.model import load_model
+    if load_augmenter is None:
+        from n2g_kb.augment import load_augmenter
+
+    def emit(stage: str, done: int = 0, total: int = 0, layer: int | None = None, detail: str = "") -> None:
+        if progress is not None:
+            progress(ProgressEvent(stage, done, total, layer, detail))
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    emit("load", detail=options.model)
+    model = load_model(options.model, device=options.device, dtype=options.dtype)
+    timings["load_s"] = time.perf_counter() - started
+    name = options.model_name
+    layers = parse_layers(options.layers, model.n_layers, name)
+    neurons = parse_neurons(options.neurons, model.d_mlp, name)
+    config = options.n2g_config()
+    width = options.context + (1 if config.prepend_bos else 0)
+    if width > model.n_ctx:
+        raise ConfigError(
+            f"--context {options.context} does not fit {name}'s context of {model.n_ctx} tokens "
+            f"(BOS included); use at most {model.n_ctx - (width - options.context)}"
+        )
+    corpus = resolve_corpus(options.corpus, options.model)
+    key = run_key(options, corpus, layers, neurons)
+    run_id = run_id_for(name, key)
+    run_dir = (runs_dir or runs_root()) / run_id
+    checkpoint = run_dir / "mined.pt"
+
+    store.upsert_model(
+        name,
+        source=options.model,
+        hook=model.hook_template,
+        n_layers=model.n_layers,
+        d_mlp=model.d_mlp,
+        n_ctx=model.n_ctx,
+        act_fn=model.act_fn,
+    )
+    todo: dict[int, list[int]] = {}
+    for layer in layers:
+        stored = {} if options.force else store.neuron_status(name, layer)
+        todo[layer] = [n for n in neurons if stored.get(n) not in DONE_STATUSES]
+    n_todo = sum(len(v) for v in todo.values())
+    n_chosen = len(layers) * len(neurons)
+    skipped = n_chosen - n_todo
+    emit("resume", skipped, n_chosen)
+    store.start_run(
+        run_id,
+        name,
+        model_source=options.model,
+        run_key=key,
+        layers=list(layers),
+        neurons=format_ranges(neurons),
+        n_neurons=n_chosen,
+        examples=options.examples,
+        corpus=corpus.describe(),
+        corpus_identity=corpus.identity(),
+        max_tokens=options.max_tokens,
+        context=options.context,
+        device=str(model.device),
+        dtype=options.dtype,
+        augmenter=options.augmenter or "none",
+        config=config.to_dict(),
+        versions=package_versions(),
+        args=asdict(options),
+        neurons_skipped=skipped,
+    )
+
+    counts = {"ok": 0, "dead": 0, "failed": 0}
+    chunks_written = 0
+    fault_after = int(os.environ.get(FAULT_ENV, "0") or 0)
+    done_by_layer = {layer: len(neurons) - len(todo[layer]) for layer in layers}
+    mined_info: dict[str, Any] = {"tokens": 0, "from_checkpoint": False}
+
+    def written(results: list[NeuronResult]) -> None:
+        nonlocal chunks_written
+        for r in results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        layer = results[0].layer
+        done_by_layer[layer] += len(results)
+        emit("layer", done_by_layer[layer], len(neurons), layer)
+        if on_written is not None:
+            on_written(results)
+        chunks_written += 1
+        if fault_after and chunks_written >= fault_after:
+            os._exit(137)
+
+    def finish(status: str, **extra: Any) -> dict[str, Any]:
+        props = dict(
+            neurons_written=counts["ok"],
+            neurons_dead=counts["dead"],
+            neurons_failed=counts["failed"],
+            neurons_skipped=skipped,
+            seconds=round(time.perf_counter() - started, 3),
+            timings={k: round(v, 3) for k, v in timings.items()},
+            tokens_mined=mined_info["tokens"],
+            mined_from_checkpoint=mined_info["from_checkpoint"],
+            **extra,
+        )
+        store.finish_run(run_id, status, **props)
+        return props
+
+    writer = _Writer(store, name, run_id, written)
+    try:
+        for layer in layers:
+            emit("layer", done_by_layer[layer], len(neurons), layer)
+        if n_todo:
+            mined = _mined(model, layers, neurons, corpus, options, config, checkpoint, timings, emit, mined_info)
+            augmenter = None
+            if config.augment_model is not None and config.n_substitutes > 0:
+                emit("info", detail=f"loading masked LM {config.augment_model}")
+                augmenter = load_augmenter(config.augment_model, device=model.device, batch_size=config.mlm_batch_size)
+            extract_s = 0.0
+            failed_streak = 0
+            for layer in layers:
+                for chunk in chunks(todo[layer], options.chunk_size):
+                    t0 = time.perf_counter()
+                    results = _extract_chunk(extract_neurons, model, layer, chunk, mined, config, augmenter, name, emit)
+                    extract_s += time.perf_counter() - t0
+                    timings["extract_s"] = extract_s
+                    failed_streak = failed_streak + 1 if all(r.status == "failed" for r in results) else 0
+                    writer.submit(results)
+                    if failed_streak >= _MAX_FAILED_CHUNKS:
+                        writer.flush()
+                        raise N2GKBError(
+                            f"extraction failed for every neuron of {failed_streak} chunks in a row "
+                            f"(last error: {results[0].error}); fix the cause and run the same command again"
+                        )
+        writer.flush()
+        timings["write_s"] = writer.seconds
+        props = finish("finished")
+    except KeyboardInterrupt:
+        _settle(writer)
+        timings["write_s"] = writer.seconds
+        _best_effort(lambda: finish("interrupted"))
+        raise
+    except DatabaseError:
+        _settle(writer)
+        raise
+    except BaseException as e:
+        _settle(writer)
+        timings["write_s"] = writer.seconds
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        _best_effort(lambda: finish("failed", error=message))
+        raise
+    finally:
+        writer.close()
+    return IngestSummary(
+        run_id=run_id,
+        model=name,
+        layers=tuple(layers),
+        neurons_chosen=n_chosen,
+        written=counts["ok"],
+        dead=counts["dead"],
+        failed=counts["failed"],
+        skipped=skipped,
+        seconds=props["seconds"],
+        timings=dict(props["timings"]),
+        tokens_mined=mined_info["tokens"],
+        mined_from_checkpoint=mined_info["from_checkpoint"],
+        checkpoint=str(checkpoint) if checkpoint.exists() else None,
+    )
+
+
+def _settle(writer: _Writer) -> None:
+    """Lets the chunks in flight land (they are complete results); their errors are dropped
+    because another error is already on its way up."""
+    try:
+        writer.flush()
+    except BaseException:
+        pass
+
+
+def _best_effort(action: Callable[[], Any]) -> None:
+    try:
+        action()
+    except N2GKBError:
+        pass
+
+
+def _mined(
+    model: Any,
+    layers: Sequence[int],
+    neurons: Sequence[int],
+    corpus: CorpusSource,
+    options: IngestOptions,
+    config: N2GConfig,
+    checkpoint: Path,
+    timings: dict[str, float],
+    emit: Callable[..., None],
+    info: dict[str, Any],
+) -> MinedExamples:
+    """The run's mined examples: from its checkpoint when an earlier attempt saved them."""
+    t0 = time.perf_counter()
+    mined = MinedExamples.load(checkpoint)
+    if mined is not None and sorted(mined.layers) == sorted(layers) and mined.layers[layers[0]].neurons == list(neurons):
+        info.update(tokens=mined.n_tokens, from_checkpoint=True)
+        emit("info", detail=f"using the examples mined by an earlier attempt ({checkpoint})")
+        emit("mine", mined.n_tokens, mined.n_tokens)
+        timings["mine_s"] = time.perf_counter() - t0
+        return mined
+    mining = options.mining_options(config)
+    windows = token_windows(
+        iter_documents(corpus),
+        model.to_tokens_batch,
+        separator=_separator(model),
+        context=mining.context,
+        max_tokens=mining.max_tokens,
+    )
+
+    def mining_progress(stage: str, done: int, total: int) -> None:
+        emit(stage, done, total)
+
+    mined = mine(
+        model, layers, neurons, windows, mining, progress=mining_progress, expected_tokens=corpus.estimated_tokens()
+    )
+    mined.meta.update(corpus=corpus.describe(), model=options.model)
+    mined.save(checkpoint)
+    info.update(tokens=mined.n_tokens, from_checkpoint=False)
+    timings["mine_s"] = time.perf_counter() - t0
+    return mined
+
+
+def _separator(model: Any) -> int | None:
+    """Token between documents in the mining stream: the tokenizer's EOS (as GPT-2 saw
+    `<|endoftext|>` between documents), else BOS."""
+    eos = getattr(model.tokenizer, "eos_token_id", None)
+    return int(eos) if eos is not None else int(model.bos_token_id)
+
+
+def _extract_chunk(
+    extract_neurons: Callable[..., list[NeuronResult]],
+    model: Any,
+    layer: int,
+    chunk: list[int],
+    mined: MinedExamples,
+    config: N2GConfig,
+    augmenter: Any,
+    name: str,
+    emit: Callable[..., None],
+) -> list[NeuronResult]:
+    """One chunk through extraction. If the batched call itself raises (not a neuron's own
+    error, which extraction records), the neurons are retried one at a time so one bad
+    neuron cannot fail its neighbours; a neuron that still raises is stored as failed."""
+    examples = {n: mined.examples(layer, n, model.to_str_tokens) for n in chunk}
+    max_acts = mined.max_activations(layer, chunk)
+
+    def step(stage: str, done: int, total: int) -> None:
+        emit("step", done, total, layer, stage)
+
+    def run(neurons: list[int]) -> list[NeuronResult]:
+        results = extract_neurons(model, layer, neurons, examples, max_acts, config, augmenter=augmenter, progress=step)
+        return [replace(r, model=name) for r in results]
+
+    try:
+        return run(chunk)
+    except N2GKBError:
+        raise
+    except Exception as e:
+        if len(chunk) == 1:
+            return _failed(chunk, name, layer, max_acts, e)
+        emit("info", detail=f"layer {layer}: a chunk failed ({type(e).__name__}); retrying its neurons one by one")
+    out: list[NeuronResult] = []
+    for n in chunk:
+        try:
+            out.extend(run([n]))
+        except N2GKBError:
+            raise
+        except Exception as e:
+            out.extend(_failed([n], name, layer, max_acts, e))
+    return out

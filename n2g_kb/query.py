@@ -1,0 +1,486 @@
+"""Questions across neurons: one helper per query of `cypher/query/`, answers as DataFrames.
+
+Each helper validates its arguments, normalises tokens the way N2G stores them
+(`n2g_kb.trie.normalise_token`: " Paris" -> "paris"), runs its `.cypher` file unchanged
+through `Store.read` with every value as a parameter, and returns a `pandas.DataFrame`
+whose columns are listed in `COLUMNS` (stable, also when there are no rows). A model
+name that is not in the knowledge base raises `NotFoundError` naming the models that are.
+
+`fire` answers "which neurons fire where in this text" from the stored graphs alone: it
+fetches the tries of the neurons that fire on any token of the text and runs
+`Trie.predict` on them; no language model is involved. `fires_on_last` asks the same for
+the last token only, in Cypher.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from n2g_kb import cypher
+from n2g_kb.errors import ConfigError, ModelError, NotFoundError
+from n2g_kb.results import NeuronResult
+from n2g_kb.trie import IGNORE, Trie, normalise_token
+
+COLUMNS: dict[str, list[str]] = {
+    "models": ["model", "neurons", "layers", "properties"],
+    "fires_on": ["model", "layer", "neuron", "token", "activation", "f1", "status"],
+    "context": ["model", "layer", "neuron", "token", "context", "distance", "activation", "end_activation", "pattern"],
+    "context_loose": ["model", "layer", "neuron", "token", "activation"],
+    "last_token": ["model", "layer", "neuron", "activation", "length", "pattern"],
+    "fire": ["position", "token", "model", "layer", "neuron", "activation"],
+    "similar": [
+        "model", "layer", "neuron", "other_layer", "other_neuron", "similarity",
+        "firing_jaccard", "context_jaccard", "shared_firing", "shared_context",
+    ],
+    "supersets": [
+        "model", "superset_layer", "superset_neuron", "subset_layer", "subset_neuron", "shared_tokens", "extra_tokens",
+    ],
+    "polysemantic": ["model", "layer", "neuron", "n_groups", "groups", "context_free", "f1"],
+    "repetition": ["model", "layer", "neuron", "token", "activation", "same_pattern", "distance"],
+    "top_neurons": ["model", "layer", "neuron", "metric", "value", "f1", "precision", "recall", "trie_nodes", "status"],
+    "layer_summary": [
+        "model", "layer", "neurons", "ok", "dead", "failed", "evaluated",
+        "mean_f1", "mean_precision", "mean_recall", "mean_trie_nodes", "trie_nodes",
+    ],
+}
+"""The columns of each helper's DataFrame, in order."""
+
+_SCORES = ("precision", "recall", "f1", "support")
+METRICS: tuple[str, ...] = (
+    *_SCORES,
+    *(f"nonfiring_{s}" for s in _SCORES),
+    *(f"baseline_{b}_{kind}{s}" for b in ("token", "ngram") for kind in ("", "nonfiring_") for s in _SCORES),
+    "max_activation",
+    "n_trie_nodes",
+)
+"""Neuron properties `top_neurons` ranks by (other baselines: `baseline_<name>_[nonfiring_]<score>`)."""
+_BASELINE_METRIC = re.compile(r"^baseline_[a-z0-9]+_(nonfiring_)?(precision|recall|f1|support)$")
+
+QUERY_FOLDER = "query"
+TOKENIZER_PROPERTIES = ("tokenizer", "name_or_path", "path")
+"""Model node properties naming the tokenizer, in order of preference (else the model name)."""
+
+
+# ----------------------------------------------------------------------------- plumbing
+
+
+_INT_COLUMNS = {
+    "layer", "neuron", "other_layer", "other_neuron", "superset_layer", "superset_neuron", "subset_layer",
+    "subset_neuron", "distance", "length", "position", "neurons", "ok", "dead", "failed", "evaluated",
+    "trie_nodes", "n_groups", "context_free",
+}
+
+
+def _frame(rows: list[dict[str, Any]], name: str) -> pd.DataFrame:
+    """The rows as a DataFrame with the documented columns; integer columns are nullable
+    ``Int64`` (so a missing distance stays an integer column)."""
+    frame = pd.DataFrame.from_records(rows, columns=COLUMNS[name])
+    for column in frame.columns:
+        if column in _INT_COLUMNS:
+            frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def _token(token: str, what: str = "token") -> str:
+    if not isinstance(token, str) or token == "":
+        raise ConfigError(f"The {what} is empty; give the token as the model writes it, e.g. ' Paris'")
+    normalised = normalise_token(token)
+    if normalised == IGNORE:
+        raise ConfigError(f"{IGNORE!r} is the wildcard, not a token; give a real {what}")
+    return normalised
+
+
+def _optional_int(value: int | None, what: str, minimum: int = 0) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{what} must be an integer >= {minimum}, not {value!r}")
+    return value
+
+
+def _int(value: int, what: str, minimum: int) -> int:
+    if value is None:
+        raise ConfigError(f"{what} must be an integer >= {minimum}, not None")
+    checked = _optional_int(value, what, minimum)
+    assert checked is not None
+    return checked
+
+
+def _limit(limit: int) -> int:
+    return _int(limit, "limit", 1)
+
+
+def _fraction(value: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{what} must be a number between 0 and 1, not {value!r}")
+    return float(value)
+
+
+def _filters(store, model: str | None, layer: int | None) -> dict[str, Any]:
+    if model is not None:
+        check_model(store, model)
+    return {"model": model, "layer": _optional_int(layer, "layer")}
+
+
+def check_model(store, model: str) -> dict[str, Any]:
+    """The `models` row of `model`; `NotFoundError` naming the stored models otherwise."""
+    rows = store.read(f"{QUERY_FOLDER}/models")
+    for row in rows:
+        if row["model"] == model:
+            return row
+    known = ", ".join(repr(r["model"]) for r in rows) or "none yet"
+    raise NotFoundError(
+        f"No model {model!r} in the knowledge base (models: {known}); ingest it with `n2gkb ingest {model}`"
+    )
+
+
+def _check_neuron(store, model: str | None, layer: int | None, neuron: int | None) -> None:
+    if model is None or layer is None or neuron is None:
+        return
+    if neuron not in store.neuron_status(model, layer):
+        raise NotFoundError(
+            f"No neuron {model} layer {layer} #{neuron} in the knowledge base; ingest it with "
+            f"`n2gkb ingest {model} --layers {layer} --neurons {neuron}`"
+        )
+
+
+# ------------------------------------------------------------------------------ queries
+
+
+def models(store) -> pd.DataFrame:
+    """The ingested models: model, neurons (count), layers (list), properties (dict)."""
+    return _frame(store.read(f"{QUERY_FOLDER}/models"), "models")
+
+
+def fires_on(store, token: str, *, model: str | None = None, layer: int | None = None) -> pd.DataFrame:
+    """Neurons whose firing tokens include `token` (normalised), strongest first."""
+    params = {"token": _token(token), **_filters(store, model, layer)}
+    return _frame(store.read(f"{QUERY_FOLDER}/fires_on", **params), "fires_on")
+
+
+def in_context(
+    store,
+    token: str,
+    context: str | Sequence[str],
+    *,
+    distance: int | None = None,
+    model: str | None = None,
+    layer: int | None = None,
+    loose: bool = False,
+) -> pd.DataFrame:
+    """Neurons with a complete pattern that fires on `token` with `context` in it.
+
+    `context` is one token or a sequence in text order, consecutive in the pattern, the
+    last one nearest the firing token (``IGNORE`` matches wildcard nodes only);
+    `distance` (1 = right before) pins where the last context token sits. With
+    ``loose=True`` the neuron-level token-set search is run instead (query/context_loose:
+    faster, ignores `distance`, and may return neurons whose pattern for `token` does not
+    contain the context).
+    """
+    items = [context] if isinstance(context, str) else list(context)
+    if not items:
+        raise ConfigError("Give at least one context token")
+    normalised = [c if c == IGNORE else _token(c, "context token") for c in items]
+    params: dict[str, Any] = {"token": _token(token), "context": normalised, **_filters(store, model, layer)}
+    if loose:
+        if distance is not None:
+            raise ConfigError("--distance needs the path-aware search; drop --loose")
+        return _frame(store.read(f"{QUERY_FOLDER}/context_loose", **params), "context_loose")
+    params["distance"] = _optional_int(distance, "distance", 1)
+    return _frame(store.read(f"{QUERY_FOLDER}/context", **params), "context")
+
+
+def _tokens(tokens: Sequence[str]) -> list[str]:
+    if isinstance(tokens, str):
+        raise ConfigError("Give the text as a list of tokens (tokenise it first, e.g. with `n2g_kb.query.tokenize`)")
+    tokens = list(tokens)
+    if not tokens:
+        raise ConfigError("The text has no tokens")
+    if not all(isinstance(t, str) for t in tokens):
+        raise ConfigError("Every token must be a string")
+    return tokens
+
+
+def fires_on_last(
+    store,
+    tokens: Sequence[str],
+    *,
+    model: str | None = None,
+    layer: int | None = None,
+    min_activation: float = 0.5,
+) -> pd.DataFrame:
+    """Neurons whose graph predicts at least `min_activation` on the last of `tokens`.
+
+    Same answers as `Trie.predict(tokens)[-1]` for every stored neuron, computed in Cypher
+    (query/last_token); `pattern` is the winning pattern in text order.
+    """
+    normalised = [normalise_token(t) for t in _tokens(tokens)]
+    params = {
+        "tokens": normalised,
+        "min_activation": _fraction(min_activation, "min_activation"),
+        **_filters(store, model, layer),
+    }
+    return _frame(store.read(f"{QUERY_FOLDER}/last_token", **params), "last_token")
+
+
+def fire(
+    store,
+    tokens: Sequence[str],
+    *,
+    model: str | None = None,
+    layer: int | None = None,
+    min_activation: float = 0.5,
+) -> pd.DataFrame:
+    """Every stored neuron predicted to fire at each position of a tokenised text.
+
+    Fetches the tries of the neurons that fire on any of the text's tokens
+    (query/fire_candidates) and predicts with `Trie.predict`; rows are (position, token,
+    neuron, predicted activation) with activation >= `min_activation`, by position, then
+    strongest first. `tokens` are the model's token strings (normalised here).
+    """
+    tokens = _tokens(tokens)
+    threshold = _fraction(min_activation, "min_activation")
+    normalised = sorted({normalise_token(t) for t in tokens})
+    candidates = store.read(f"{QUERY_FOLDER}/fire_candidates", tokens=normalised, **_filters(store, model, layer))
+    rows = []
+    for candidate in candidates:
+        trie = Trie.from_rows(candidate["nodes"]) if candidate["nodes"] else Trie()
+        for position, value in enumerate(trie.predict(tokens)):
+            if value > 0.0 and value >= threshold:
+                rows.append(
+                    {
+                        "position": position,
+                        "token": tokens[position],
+                        "model": candidate["model"],
+                        "layer": candidate["layer"],
+                        "neuron": candidate["neuron"],
+                        "activation": value,
+                    }
+                )
+    rows.sort(key=lambda r: (r["position"], -r["activation"], r["model"], r["layer"], r["neuron"]))
+    return _frame(rows, "fire")
+
+
+def similar(
+    store,
+    *,
+    model: str | None = None,
+    layer: int | None = None,
+    neuron: int | None = None,
+    threshold: float = 0.5,
+    cross_layer_only: bool = False,
+    limit: int = 50,
+) -> pd.DataFrame:
+    """Pairs of neurons whose role-tagged token sets overlap (Jaccard) at least `threshold`.
+
+    With `neuron` (and `layer`) the neurons similar to that one; without, all pairs
+    within the filters. See cypher/query/similar.cypher for the exact definition.
+    """
+    filters = _filters(store, model, layer)
+    neuron = _optional_int(neuron, "neuron")
+    _check_neuron(store, model, layer, neuron)
+    return _frame(
+        store.read(
+            f"{QUERY_FOLDER}/similar",
+            **filters,
+            neuron=neuron,
+            threshold=_fraction(threshold, "threshold"),
+            cross_layer_only=bool(cross_layer_only),
+            limit=_limit(limit),
+        ),
+        "similar",
+    )
+
+
+def supersets(
+    store,
+    *,
+    model: str | None = None,
+    layer: int | None = None,
+    neuron: int | None = None,
+    cross_layer_only: bool = False,
+    limit: int = 50,
+) -> pd.DataFrame:
+    """Pairs where one neuron's firing tokens strictly contain another's (filters pick
+    a neuron on either side)."""
+    filters = _filters(store, model, layer)
+    neuron = _optional_int(neuron, "neuron")
+    _check_neuron(store, model, layer, neuron)
+    return _frame(
+        store.read(
+            f"{QUERY_FOLDER}/supersets",
+            **filters,
+            neuron=neuron,
+            cross_layer_only=bool(cross_layer_only),
+            limit=_limit(limit),
+        ),
+        "supersets",
+    )
+
+
+def polysemantic(
+    store, *, model: str | None = None, layer: int | None = None, min_groups: int = 2, limit: int = 50
+) -> pd.DataFrame:
+    """Neurons whose firing tokens form at least `min_groups` groups sharing no context."""
+    min_groups = _int(min_groups, "min_groups", 1)
+    return _frame(
+        store.read(f"{QUERY_FOLDER}/polysemantic", **_filters(store, model, layer), min_groups=min_groups, limit=_limit(limit)),
+        "polysemantic",
+    )
+
+
+def repetition(
+    store, *, model: str | None = None, layer: int | None = None, same_pattern: bool = False, limit: int = 50
+) -> pd.DataFrame:
+    """Neurons with a token that is both firing and context (`same_pattern`: in one pattern)."""
+    return _frame(
+        store.read(
+            f"{QUERY_FOLDER}/repetition",
+            **_filters(store, model, layer),
+            same_pattern=bool(same_pattern),
+            limit=_limit(limit),
+        ),
+        "repetition",
+    )
+
+
+def check_metric(metric: str) -> str:
+    if metric in METRICS or (isinstance(metric, str) and _BASELINE_METRIC.match(metric)):
+        return metric
+    raise ConfigError(f"Unknown metric {metric!r}; use one of: {', '.join(METRICS)}")
+
+
+def top_neurons(
+    store, *, metric: str = "f1", model: str | None = None, layer: int | None = None, limit: int = 20
+) -> pd.DataFrame:
+    """The neurons with the highest `metric` (a Neuron property from `METRICS`)."""
+    return _frame(
+        store.read(
+            f"{QUERY_FOLDER}/top_neurons", metric=check_metric(metric), **_filters(store, model, layer), limit=_limit(limit)
+        ),
+        "top_neurons",
+    )
+
+
+def layer_summary(store, *, model: str | None = None) -> pd.DataFrame:
+    """Per model and layer: neuron counts by status, mean scores, trie sizes."""
+    if model is not None:
+        check_model(store, model)
+    return _frame(store.read(f"{QUERY_FOLDER}/layer_summary", model=model), "layer_summary")
+
+
+# ----------------------------------------------------------------------- one neuron
+
+
+@dataclass(frozen=True)
+class NeuronGraph:
+    """One stored neuron: everything the store holds (`result`) and its trie as a `Trie`."""
+
+    result: NeuronResult
+    trie: Trie
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return self.result.key
+
+    def patterns(self) -> list[tuple[list[str], float]]:
+        """Each complete pattern in text order (firing token last), with its activation."""
+        return [(list(reversed(tokens)), activation) for tokens, activation in self.trie.patterns()]
+
+
+def _trie(rows: list[dict[str, Any]]) -> Trie:
+    return Trie.from_rows(rows) if rows else Trie()
+
+
+def load_graph(store, model: str, layer: int, neuron: int) -> NeuronGraph:
+    """One neuron's stored graph (trie, examples, metrics); `NotFoundError` if absent."""
+    check_model(store, model)
+    result = store.load_neuron(model, layer, neuron)
+    return NeuronGraph(result=result, trie=_trie(result.trie_nodes))
+
+
+def load_trie(store, model: str, layer: int, neuron: int) -> Trie:
+    """One neuron's trie, read with query/neuron_graph (an empty trie for dead neurons)."""
+    check_model(store, model)
+    rows = store.read(f"{QUERY_FOLDER}/neuron_graph", model=model, layer=layer, neuron=neuron)
+    if not rows:
+        _check_neuron(store, model, layer, neuron)
+    return _trie([row["node"] for row in rows])
+
+
+# ------------------------------------------------------------------------ tokenising
+
+
+def tokenizer_name(store, model: str) -> str:
+    """The tokenizer to use for `model`: a Model property from `TOKENIZER_PROPERTIES`, else its name."""
+    properties = check_model(store, model).get("properties") or {}
+    for key in TOKENIZER_PROPERTIES:
+        if properties.get(key):
+            return str(properties[key])
+    return model
+
+
+def load_tokenizer(name_or_path: str):
+    """A HuggingFace tokenizer; `ModelError` with what to do if it cannot be loaded."""
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as e:  # transformers raises OSError, ValueError, HF hub errors...
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(
+            f"Cannot load the tokenizer {name_or_path!r} ({detail}); pass --tokenizer with a local "
+            "tokenizer directory or hub name, or give the tokens yourself with --tokens"
+        ) from e
+
+
+def tokenize(text: str, tokenizer) -> list[str]:
+    """`text` as the model's token strings, each decoded on its own (e.g. ' Paris')."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return list(tokenizer.batch_decode([[i] for i in ids], clean_up_tokenization_spaces=False))
+
+
+# ------------------------------------------------------------------ the query library
+
+
+def query_names() -> list[str]:
+    """The user-facing queries, e.g. 'query/fires_on'."""
+    return [name for name in cypher.available() if name.startswith(f"{QUERY_FOLDER}/")]
+
+
+def query_title(name: str) -> str:
+    """The first header line of a query, without the 'n2g-kb: ' prefix."""
+    first = cypher.header(name).splitlines()[0] if cypher.header(name) else name
+    return first.removeprefix("n2g-kb:").strip()
+
+
+def query_parameters(name: str) -> list[str]:
+    """The $parameters a query's body uses, in order of first use."""
+    body = "\n".join(line for line in cypher.load(name).splitlines() if not line.lstrip().startswith("//"))
+    return list(dict.fromkeys(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", body)))
+
+
+def export_browser_favorites(path: str | Path, folder: str = "n2g-kb") -> Path:
+    """Writes the query library as a .zip that Neo4j Browser imports as saved scripts.
+
+    Each query becomes `<folder>/<name>.cypher`, unchanged; Browser names a script after
+    its first comment line and files it in a folder named after the zip folder.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".zip":
+        raise ConfigError(f"{path} should end in .zip (Neo4j Browser imports .zip archives of .cypher files)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in query_names():
+            stem = name.removeprefix(f"{QUERY_FOLDER}/")
+            info = zipfile.ZipInfo(f"{folder}/{stem}.cypher", date_time=(2024, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, cypher.load(name))
+    return path

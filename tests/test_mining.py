@@ -1,0 +1,104 @@
+"""Mining: one corpus pass finds every neuron's top windows, checked by brute force."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from n2g_kb.corpus import token_windows
+from n2g_kb.errors import CorpusError
+from n2g_kb.mining import MinedExamples, MiningOptions, RunningTopK, mine, window_scores
+from n2g_kb.model import load_model
+from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
+
+LAYERS = [0, 1]
+NEURONS = [0, 5, 17, 40, 63]
+K = 4
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = build_tiny_gpt2(tmp_path_factory.mktemp("tiny"), corpus=synthetic_corpus(300), d_mlp=64)
+    return load_model(str(path), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def windows(model):
+    return list(token_windows(synthetic_corpus(120, seed=3), model.to_tokens_batch, model.bos_token_id, context=24))
+
+
+@pytest.fixture(scope="module")
+def mined(model, windows):
+    return mine(model, LAYERS, NEURONS, windows, MiningOptions(n_examples=K, context=24, batch_size=7))
+
+
+def _brute_force(model, windows, layer, neuron):
+    """(score, window index, activations with BOS) of every window, best first."""
+    scored = []
+    for i, w in enumerate(windows):
+        acts = model.layer_activations(torch.tensor([[model.bos_token_id, *w]]), [layer])[layer][0, :, neuron]
+        scored.append((float(acts[1:].max()), i, acts))
+    return sorted(scored, key=lambda s: -s[0])
+
+
+def test_the_running_top_k_keeps_the_k_best_scores_of_every_column():
+    top = RunningTopK(k=2, n_neurons=3, device="cpu")
+    top.update(torch.tensor([[1.0, 5.0, 0.0], [3.0, 4.0, -1.0]]), torch.tensor([0, 1]))
+    top.update(torch.tensor([[2.0, 6.0, -2.0]]), torch.tensor([2]))
+    assert top.values.tolist() == [[3.0, 6.0, 0.0], [2.0, 5.0, -1.0]]
+    assert top.ids.tolist() == [[1, 2, 0], [2, 0, 1]]
+
+
+def test_window_scores_ignore_the_bos_position_and_the_padding():
+    acts = torch.tensor([[[9.0], [1.0], [2.0], [8.0]], [[9.0], [3.0], [7.0], [7.0]]])
+    assert window_scores(acts, torch.tensor([3, 4]), first=1).tolist() == [[2.0], [7.0]]
+
+
+def test_mining_finds_the_same_top_windows_as_brute_force(model, windows, mined):
+    for layer in LAYERS:
+        for neuron in (0, 17, 63):
+            truth = _brute_force(model, windows, layer, neuron)[:K]
+            examples = mined.examples(layer, neuron, model.to_str_tokens)
+            assert [max(e.activations) for e in examples] == pytest.approx([t[0] for t in truth], abs=1e-5)
+            for example, (_, index, acts) in zip(examples, truth):
+                assert example.tokens == model.to_str_tokens(windows[index])
+                assert example.activations == pytest.approx(acts[1:].tolist(), abs=1e-5)
+
+
+def test_the_max_activation_is_the_best_window_score_over_the_whole_corpus(model, windows, mined):
+    truth = _brute_force(model, windows, 1, 40)
+    assert mined.max_activation(1, 40) == pytest.approx(truth[0][0], abs=1e-5)
+    assert mined.max_activations(1, [40]) == {40: pytest.approx(truth[0][0], abs=1e-5)}
+
+
+def test_each_neuron_gets_distinct_windows(mined):
+    for layer in LAYERS:
+        for row in mined.layers[layer].window_index.tolist():
+            assert len(set(row)) == K
+
+
+def test_mined_examples_survive_a_checkpoint_round_trip(tmp_path, model, mined):
+    path = tmp_path / "run" / "mined.pt"
+    mined.save(path)
+    loaded = MinedExamples.load(path)
+    assert loaded is not None
+    assert loaded.n_tokens == mined.n_tokens and loaded.n_windows == mined.n_windows
+    assert loaded.examples(0, 5, model.to_str_tokens) == mined.examples(0, 5, model.to_str_tokens)
+    assert loaded.max_activation(1, 63) == mined.max_activation(1, 63)
+
+
+def test_a_damaged_or_missing_checkpoint_is_a_cache_miss(tmp_path):
+    damaged = tmp_path / "mined.pt"
+    damaged.write_bytes(b"not a checkpoint")
+    assert MinedExamples.load(damaged) is None
+    assert MinedExamples.load(tmp_path / "missing.pt") is None
+
+
+def test_a_corpus_with_fewer_windows_than_examples_names_the_numbers(model, windows):
+    with pytest.raises(CorpusError, match=r"gave 3 windows .* but --examples 4 needs 4 distinct windows"):
+        mine(model, [0], [0], windows[:3], MiningOptions(n_examples=4, context=24))
+
+
+def test_an_empty_corpus_is_a_corpus_error(model):
+    with pytest.raises(CorpusError, match="no text to mine"):
+        mine(model, [0], [0], [], MiningOptions(n_examples=2, context=24))
