@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -112,13 +113,14 @@ def main() -> None:
         results = extract_neurons(model, args.layer, neurons, examples, maxima, config, augmenter=augmenter)
         sync(device)
         wall = time.perf_counter() - began
-        stats = model.stats
+        stats = replace(model.stats)
         width = max(1, round(stats.padded_tokens / max(1, stats.rows)))
         rows = max(1, min(args.batch_size, args.batch_tokens // width))
         plain = ceiling(model, args.layer, width, rows)
 
     ok = sum(r.status == "ok" for r in results)
     inside = stats.padded_tokens / wall
+    useful = stats.real_tokens / wall
     print(f"model            {path} on {device}, layer {args.layer}, d_mlp {model.d_mlp}")
     print(f"neurons          {len(neurons)} ({ok} ok) in {wall:.2f} s = {len(neurons) / wall:.2f} neurons/s")
     print(
@@ -131,10 +133,10 @@ def main() -> None:
         f"masked LM {augmenter.seconds if augmenter else 0:.2f} s, rest (python) "
         f"{wall - stats.seconds - (augmenter.seconds if augmenter else 0):.2f} s"
     )
-    print(f"pipeline         {inside:,.0f} model tokens/s (padded tokens / wall time)")
+    print(f"pipeline         {inside:,.0f} model tokens/s (padded tokens / wall time), {useful:,.0f} real tokens/s")
     print(f"model batches    {stats.padded_tokens / max(stats.seconds, 1e-9):,.0f} tokens/s while in model batches")
     print(f"ceiling          {plain:,.0f} tokens/s (plain forward to layer {args.layer}, {rows} x {width} tokens)")
-    print(f"ratio            {inside / plain:.2f} of the ceiling over the whole pipeline")
+    print(f"ratio            {inside / plain:.2f} of the ceiling over the whole pipeline ({useful / plain:.2f} counting real tokens only)")
 
 
 if __name__ == "__main__":

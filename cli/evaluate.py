@@ -78,18 +78,43 @@ def _progress(quiet: bool) -> Iterator:
         yield update
 
 
+_TERMINAL = {
+    "layer": "Layer",
+    "neurons": "Neurons",
+    "precision": "P",
+    "recall": "R",
+    "f1": "F1",
+    "nonfiring_precision": "NF P",
+    "nonfiring_recall": "NF R",
+    "nonfiring_f1": "NF F1",
+    "baseline_token_f1": "Token",
+    "baseline_ngram_f1": "N-gram",
+}
+
+
 def _print_table(evaluation, table) -> None:
+    """The layer table, compact enough for an 80-column terminal (table.md has it all)."""
+    from rich import box
     from rich.table import Table
 
-    from n2g_kb.report import DATA, LABELS, skipped_summary
+    from n2g_kb.report import DATA, skipped_summary
 
-    title = f"{evaluation.model}: N2G on {DATA[evaluation.kind]}"
-    grid = Table(title=title, title_justify="left")
-    for column in table.columns:
-        grid.add_column(LABELS.get(column, column), justify="left" if column == "layer" else "right")
-    for i, row in enumerate(table.itertuples(index=False)):
+    grid = Table(
+        title=f"{evaluation.model}: N2G on {DATA[evaluation.kind]}",
+        title_justify="left",
+        caption="P/R/F1: firing tokens; NF: non-firing tokens; Token, N-gram: baseline F1",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+    )
+    for column, label in _TERMINAL.items():
+        grid.add_column(label, justify="left" if column == "layer" else "right", no_wrap=True)
+    for i, row in enumerate(table.to_dict(orient="records")):
         cells = []
-        for value in row:
+        for column in _TERMINAL:
+            value = row[column]
             if isinstance(value, float):
                 cells.append("–" if value != value else f"{value:.3f}")
             else:

@@ -388,6 +388,9 @@ def fire(
     tokenizer: TokenizerOpt = None,
     tokens: TokensOpt = False,
     min_activation: MinActivationOpt = 0.5,
+    engine: Annotated[
+        str, typer.Option("--engine", help="'cypher': walk the tries in Neo4j; 'python': fetch them and predict here.")
+    ] = "cypher",
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
     uri: UriOpt = None,
@@ -400,7 +403,7 @@ def fire(
 
     def work(store):
         toks, chosen = _text_tokens(store, text, model, tokenizer, tokens)
-        return query.fire(store, toks, model=chosen, layer=layer, min_activation=min_activation)
+        return query.fire(store, toks, model=chosen, layer=layer, min_activation=min_activation, engine=engine)
 
     with cli_errors():
         emit(_ask(uri, user, password, database, work), as_json, as_csv, empty="No stored graph fires anywhere in the text.")

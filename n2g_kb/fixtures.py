@@ -20,6 +20,8 @@ from n2g_kb.trie import IGNORE, Trie, TrieNode
 
 FIXTURE_MODEL = "fixture"
 OTHER_MODEL = "fixture-b"
+OTHER_TOKENIZER = "/models/fixture-b-tokenizer"
+"""Recorded on the fixture-b Model node as its `tokenizer` (the fixture model has none)."""
 CONTEXT_IMPORTANCE = 0.9
 INJECTION = "}) MATCH (n) DETACH DELETE n //"
 """A token that would wreck the database if it were ever formatted into Cypher text."""
@@ -222,7 +224,8 @@ def write_fixture(store) -> list[NeuronResult]:
     results = fixture_results()
     for model in (FIXTURE_MODEL, OTHER_MODEL):
         layers = {r.layer for r in results if r.model == model}
-        store.upsert_model(model, n_layers=max(layers) + 1, d_mlp=16, hook="fixture")
+        extra = {"tokenizer": OTHER_TOKENIZER} if model == OTHER_MODEL else {}
+        store.upsert_model(model, n_layers=max(layers) + 1, d_mlp=16, hook="fixture", **extra)
         store.write_neurons(model, [r for r in results if r.model == model], run_id=None)
     return results
 

@@ -6,10 +6,10 @@ through `Store.read` with every value as a parameter, and returns a `pandas.Data
 whose columns are listed in `COLUMNS` (stable, also when there are no rows). A model
 name that is not in the knowledge base raises `NotFoundError` naming the models that are.
 
-`fire` answers "which neurons fire where in this text" from the stored graphs alone: it
-fetches the tries of the neurons that fire on any token of the text and runs
-`Trie.predict` on them; no language model is involved. `fires_on_last` asks the same for
-the last token only, in Cypher.
+`fire` answers "which neurons fire where in this text" from the stored graphs alone, with
+N2G's prediction rule (`Trie.predict`), walking the tries in Cypher at every position (or,
+with ``engine="python"``, fetching the candidate tries and predicting in Python); no
+language model is involved. `fires_on_last` asks the same for the last token only.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ COLUMNS: dict[str, list[str]] = {
     "context": ["model", "layer", "neuron", "token", "context", "distance", "activation", "end_activation", "pattern"],
     "context_loose": ["model", "layer", "neuron", "token", "activation"],
     "last_token": ["model", "layer", "neuron", "activation", "length", "pattern"],
-    "fire": ["position", "token", "model", "layer", "neuron", "activation"],
+    "fire": ["position", "token", "model", "layer", "neuron", "activation", "pattern"],
     "similar": [
         "model", "layer", "neuron", "other_layer", "other_neuron", "similarity",
         "firing_jaccard", "context_jaccard", "shared_firing", "shared_context",
@@ -237,21 +237,33 @@ def fire(
     model: str | None = None,
     layer: int | None = None,
     min_activation: float = 0.5,
+    engine: str = "cypher",
 ) -> pd.DataFrame:
     """Every stored neuron predicted to fire at each position of a tokenised text.
 
-    Fetches the tries of the neurons that fire on any of the text's tokens
-    (query/fire_candidates) and predicts with `Trie.predict`; rows are (position, token,
-    neuron, predicted activation) with activation >= `min_activation`, by position, then
-    strongest first. `tokens` are the model's token strings (normalised here).
+    Rows are (position, token, neuron, predicted activation, winning pattern) with
+    activation >= `min_activation`, by position, then strongest first; `tokens` are the
+    model's token strings (normalised here). No language model runs: the prediction comes
+    from the stored graphs. ``engine="cypher"`` (default) walks the tries in Neo4j
+    (query/fire); ``engine="python"`` fetches the tries of the neurons that fire on any
+    token of the text (query/fire_candidates) and runs `Trie.predict` on them, the
+    reference semantics (slower on large knowledge bases; `pattern` is None).
     """
     tokens = _tokens(tokens)
     threshold = _fraction(min_activation, "min_activation")
+    filters = _filters(store, model, layer)
+    if engine == "cypher":
+        normalised = [normalise_token(t) for t in tokens]
+        rows = store.read(f"{QUERY_FOLDER}/fire", tokens=normalised, min_activation=threshold, **filters)
+        for row in rows:
+            row["token"] = tokens[row["position"]]
+        return _frame(rows, "fire")
+    if engine != "python":
+        raise ConfigError(f"Unknown engine {engine!r}; use 'cypher' or 'python'")
     normalised = sorted({normalise_token(t) for t in tokens})
-    candidates = store.read(f"{QUERY_FOLDER}/fire_candidates", tokens=normalised, **_filters(store, model, layer))
     rows = []
-    for candidate in candidates:
-        trie = Trie.from_rows(candidate["nodes"]) if candidate["nodes"] else Trie()
+    for candidate in store.read(f"{QUERY_FOLDER}/fire_candidates", tokens=normalised, **filters):
+        trie = _trie(candidate["nodes"])
         for position, value in enumerate(trie.predict(tokens)):
             if value > 0.0 and value >= threshold:
                 rows.append(
@@ -262,6 +274,7 @@ def fire(
                         "layer": candidate["layer"],
                         "neuron": candidate["neuron"],
                         "activation": value,
+                        "pattern": None,
                     }
                 )
     rows.sort(key=lambda r: (r["position"], -r["activation"], r["model"], r["layer"], r["neuron"]))

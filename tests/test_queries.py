@@ -26,6 +26,7 @@ COVERED = {
     "query/context",
     "query/context_loose",
     "query/last_token",
+    "query/fire",
     "query/fire_candidates",
     "query/similar",
     "query/supersets",
@@ -191,6 +192,38 @@ def test_last_token_reports_the_winning_pattern_and_honours_the_threshold(kb):
     assert by_key[(M, 1, 5)]["pattern"] == ["to", IGNORE, "paris"]
     assert by_key[(M, 1, 5)]["length"] == 3
     assert keys(last(kb, ["to", "big", "paris"], minimum=0.9)) == {(M, 1, 5), (B, 0, 1)}
+
+
+def oracle_fire(tokens: list[str]) -> dict[tuple, float]:
+    out = {}
+    for key, trie in fixture_tries().items():
+        for position, value in enumerate(trie.predict(tokens)):
+            if value > 0:
+                out[(position, *key)] = value
+    return out
+
+
+def fire(kb, tokens, minimum=0.0, **filters):
+    rows = kb.read("query/fire", tokens=tokens, min_activation=minimum, **{**ALL, **filters})
+    return {(r["position"], r["model"], r["layer"], r["neuron"]): r["activation"] for r in rows}
+
+
+def test_fire_predicts_every_position_like_trie_predict(kb):
+    rng = random.Random(11)
+    for _ in range(40):
+        tokens = [rng.choice(TEXT_VOCAB) for _ in range(rng.randint(1, 9))]
+        assert fire(kb, tokens) == oracle_fire(tokens), tokens
+
+
+def test_fire_gives_known_predictions_with_patterns_and_tokens(kb):
+    tokens = ["mr", "smith", "said", "smith", "in", "paris"]
+    assert fire(kb, tokens, model=M, layer=2) == {(1, M, 2, 3): 0.7, (3, M, 2, 3): 0.9}
+    rows = kb.read("query/fire", tokens=tokens, min_activation=0.85, **ALL)
+    assert [(r["position"], r["token"], r["model"], r["layer"], r["neuron"], r["pattern"]) for r in rows] == [
+        (3, "smith", M, 2, 3, ["smith", IGNORE, "smith"]),
+        (5, "paris", M, 0, 0, ["in", "paris"]),
+        (5, "paris", B, 0, 1, ["paris"]),
+    ]
 
 
 def test_fire_candidates_returns_the_tries_of_neurons_firing_on_any_token(kb):

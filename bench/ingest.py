@@ -1,0 +1,223 @@
+"""Ingest throughput: Neo4j write rate and whole-pipeline neurons per second.
+
+    python bench/ingest.py [--neurons 512] [--trie-nodes 150] [--pipeline-neurons 64] [--json out.json]
+
+1. Store: synthetic neuron graphs (a trie of about `--trie-nodes` nodes, summary edges
+   and 20 examples of 64 tokens each, the paper's shape) are written with
+   `Store.write_neurons` in chunks of `--chunk` neurons, first into an empty database,
+   then again over themselves (re-ingest = atomic replace). Reported: trie nodes + their
+   relationships per second, and all graph elements (nodes + relationships) per second.
+2. Pipeline: `run_ingest` on a tiny GPT-2 built in-process (random weights) and a
+   synthetic corpus, all stages included (load, mining, extraction, writes), with
+   augmentation off and with a tiny masked LM. Reported: neurons per second.
+
+Neo4j: a throwaway managed Neo4j 5.26 in a temporary directory on free ports (the
+user's knowledge base is never touched), or the one at NEO4J_URI when set, whose
+database is then WIPED first: point it at a throwaway database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import socket
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from n2g_kb.results import Example, NeuronResult  # noqa: E402
+
+_WORDS = ["paris", "london", " the", " of", ",", " cat", " 2019", "ĠParis", "new\nline", "it's", " in", " on"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def neo4j_store(workdir: Path):
+    """A Store on an empty database: a throwaway managed server, or NEO4J_URI (wiped)."""
+    from n2g_kb.db import connect
+    from n2g_kb.settings import ConnectionSettings, LocalServerSettings, cache_dir
+    from n2g_kb.store import Store
+
+    server = None
+    if os.environ.get("NEO4J_URI"):
+        settings = ConnectionSettings(
+            uri=os.environ["NEO4J_URI"],
+            user=os.environ.get("NEO4J_USER", "neo4j"),
+            password=os.environ.get("NEO4J_PASSWORD"),
+            database=os.environ.get("NEO4J_DATABASE", "neo4j"),
+        )
+    else:
+        from n2g_kb.localdb import LocalNeo4j
+
+        local = LocalServerSettings(
+            cache_dir=cache_dir(),
+            data_dir=workdir / "neo4j-home",
+            bolt_port=_free_port(),
+            http_port=_free_port(),
+            heap=os.environ.get("N2GKB_NEO4J_HEAP", "1g"),
+            pagecache=os.environ.get("N2GKB_NEO4J_PAGECACHE", "512m"),
+        )
+        server = LocalNeo4j(local)
+        print("starting a throwaway Neo4j ...", file=sys.stderr)
+        server.start()
+        settings = server.connection("neo4j")
+    driver = connect(settings, retry_s=60.0)
+    try:
+        store = Store(driver, settings.database, settings=settings)
+        store.clear()
+        store.init_schema()
+        yield store
+    finally:
+        driver.close()
+        if server is not None:
+            server.stop()
+
+
+def synthetic_result(model: str, layer: int, index: int, n_nodes: int, rng: random.Random) -> NeuronResult:
+    """A neuron graph of the paper's shape: ~n_nodes trie nodes in a few firing-token
+    branches of back-going chains, summary tokens, 10 train + 10 test examples."""
+    rows = [dict(id=0, parent=None, kind="root", token=None, depth=0, activation=None, importance=None, end_activation=None)]
+    firing: dict[str, float] = {}
+    context: dict[str, float] = {}
+    while len(rows) < n_nodes:
+        token = f"{rng.choice(_WORDS)}{rng.randrange(50)}"
+        act = rng.uniform(0.5, 1.0)
+        firing[token] = max(firing.get(token, 0.0), act)
+        parent = len(rows)
+        rows.append(dict(id=parent, parent=0, kind="token", token=token, depth=1, activation=act, importance=None, end_activation=None))
+        for depth in range(2, 2 + rng.randrange(1, 8)):
+            if len(rows) >= n_nodes:
+                break
+            ignore = rng.random() < 0.3
+            tok = "<IGNORE>" if ignore else f"{rng.choice(_WORDS)}{rng.randrange(200)}"
+            imp = None if ignore else rng.uniform(0.75, 1.0)
+            if not ignore:
+                context[tok] = max(context.get(tok, 0.0), imp)
+            node = len(rows)
+            rows.append(dict(id=node, parent=parent, kind="ignore" if ignore else "token", token=tok, depth=depth,
+                             activation=None, importance=imp, end_activation=None))
+            parent = node
+        rows[parent]["end_activation"] = act
+    examples = [
+        Example(tokens=[rng.choice(_WORDS) for _ in range(64)], activations=[rng.uniform(-0.2, 3.0) for _ in range(64)],
+                split="train" if i < 10 else "test")
+        for i in range(20)
+    ]
+    return NeuronResult(model=model, layer=layer, index=index, max_activation=3.0, trie_nodes=rows,
+                        firing_tokens=firing, context_tokens=context, examples=examples,
+                        metrics={"f1": 0.5, "precision": 0.5, "recall": 0.5})
+
+
+def bench_store(store, n_neurons: int, n_nodes: int, chunk: int) -> dict:
+    rng = random.Random(0)
+    results = [synthetic_result("bench", i // 3072, i % 3072, n_nodes, rng) for i in range(n_neurons)]
+    trie_nodes = sum(len(r.trie_nodes) for r in results)
+    trie_elements = 2 * trie_nodes  # each trie node + its incoming NEXT / HAS_TRIE edge
+    out = {"neurons": n_neurons, "chunk": chunk, "trie_nodes": trie_nodes}
+    for phase in ("fresh", "replace"):
+        before = store.counts()
+        start = time.perf_counter()
+        for i in range(0, n_neurons, chunk):
+            store.write_neurons("bench", results[i : i + chunk])
+        seconds = time.perf_counter() - start
+        after = store.counts()
+        elements = after["nodes"] + after["relationships"]
+        created = elements if phase == "replace" else elements - before["nodes"] - before["relationships"]
+        out[phase] = {
+            "seconds": round(seconds, 3),
+            "trie_nodes_plus_relationships_per_s": round(trie_elements / seconds),
+            "graph_elements": created,
+            "graph_elements_per_s": round(created / seconds),
+            "neurons_per_s": round(n_neurons / seconds, 1),
+        }
+    return out
+
+
+def bench_pipeline(store, workdir: Path, n_neurons: int, layers: str, augment: bool) -> dict:
+    from n2g_kb.ingest import IngestOptions, run_ingest
+    from n2g_kb.model import load_model
+    from n2g_kb.testing import build_tiny_gpt2, build_tiny_masked_lm, synthetic_corpus
+
+    model_dir = workdir / "tiny-gpt2"
+    if not model_dir.exists():
+        build_tiny_gpt2(model_dir)
+    corpus = workdir / "corpus.txt"
+    if not corpus.exists():
+        corpus.write_text("\n\n".join(synthetic_corpus(3000, seed=1)), encoding="utf-8")
+    augmenter = str(build_tiny_masked_lm(workdir / "tiny-mlm")) if augment else None
+    model = load_model(str(model_dir))
+    options = IngestOptions(
+        model=str(model_dir),
+        layers=layers,
+        neurons=f"0-{n_neurons - 1}",
+        corpus=str(corpus),
+        augmenter=augmenter,
+        name=f"bench-{'aug' if augment else 'noaug'}",
+        chunk_size=64,
+    )
+    summary = run_ingest(store, options, load_model=lambda *a, **k: model, runs_dir=workdir / "runs")
+    pipeline_s = summary.seconds - summary.timings.get("load_s", 0.0)
+    return {
+        "model": f"tiny GPT-2 ({model.n_layers} layers x {model.d_mlp} neurons, random weights)",
+        "device": str(model.device),
+        "augmenter": "tiny DistilBERT" if augment else "none",
+        "neurons": summary.processed,
+        "status": {"ok": summary.written, "dead": summary.dead, "failed": summary.failed},
+        "tokens_mined": summary.tokens_mined,
+        "timings_s": summary.timings,
+        "seconds_without_model_load": round(pipeline_s, 3),
+        "neurons_per_s": round(summary.processed / pipeline_s, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--neurons", type=int, default=512, help="synthetic neurons written in the store bench")
+    parser.add_argument("--trie-nodes", type=int, default=150, help="trie nodes per synthetic neuron")
+    parser.add_argument("--chunk", type=int, default=64, help="neurons per write transaction")
+    parser.add_argument("--pipeline-neurons", type=int, default=64, help="neurons per layer in the pipeline bench")
+    parser.add_argument("--layers", default="0-1", help="layers of the tiny model in the pipeline bench")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="n2gkb-bench-") as tmp:
+        workdir = Path(tmp)
+        with neo4j_store(workdir) as store:
+            report = {
+                "machine": {"python": platform.python_version(), "torch": torch.__version__,
+                            "cpu_threads": torch.get_num_threads(), "neo4j": store.server_version()},
+                "store": bench_store(store, args.neurons, args.trie_nodes, args.chunk),
+                "pipeline_no_augmentation": bench_pipeline(store, workdir, args.pipeline_neurons, args.layers, augment=False),
+                "pipeline_with_augmentation": bench_pipeline(store, workdir, args.pipeline_neurons, args.layers, augment=True),
+            }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    s = report["store"]
+    print(
+        f"\nNeo4j writes: {s['fresh']['trie_nodes_plus_relationships_per_s']:,} trie nodes+relationships/s "
+        f"({s['fresh']['graph_elements_per_s']:,} graph elements/s) fresh, "
+        f"{s['replace']['trie_nodes_plus_relationships_per_s']:,}/s replacing; "
+        f"pipeline: {report['pipeline_no_augmentation']['neurons_per_s']} neurons/s without augmentation, "
+        f"{report['pipeline_with_augmentation']['neurons_per_s']} with",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()
