@@ -3,16 +3,17 @@
 Builds (once) a synthetic model of N2G-shaped neurons: per neuron a few firing tokens,
 each with patterns of up to five context tokens and wildcards drawn from a Zipf-like
 vocabulary (so common tokens are shared by many neurons, as in real models), wildcards
-merged as N2G does. It is written with `Store.write_neurons`, like an ingest, and a
-marker node records the finished build so later runs reuse it. Then every query of
-cypher/query/ runs --runs times with random parameters drawn from the stored patterns,
-and the p50 / p95 latency of each (one `Store.read`: driver round trip and all rows)
-is printed, plus `n2g_kb.query.fire` on a 24-token text (candidate tries + Python
-prediction).
+merged as N2G does. It is written with the ingest's own write statements (see
+`write_batch`), and a marker node records the finished build so later runs reuse it.
+
+Then every query of cypher/query/ runs --runs times with random parameters drawn from
+the stored patterns, and the p50 / p95 latency of each is printed (one `Store.read`:
+driver round trip and all rows), plus the `n2g_kb.query.fire` helper with both engines
+on a 24-token text.
 
 Use a dedicated managed Neo4j so the user's knowledge base is untouched, e.g.
 
-    N2GKB_DATA_DIR=/tmp/n2gkb-bench N2GKB_BOLT_PORT=7697 N2GKB_HTTP_PORT=7484 \\
+    N2GKB_DATA_DIR=/tmp/n2gkb-bench N2GKB_BOLT_PORT=7698 N2GKB_HTTP_PORT=7485 \\
     N2GKB_NEO4J_HEAP=2g N2GKB_NEO4J_PAGECACHE=2g python bench/query.py
 
 or point NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD at a throwaway database.
@@ -31,6 +32,7 @@ from typing import Any
 from n2g_kb import query
 from n2g_kb.fixtures import Pattern, trie_from_patterns
 from n2g_kb.results import NeuronResult
+from n2g_kb.store import neuron_params
 from n2g_kb.trie import IGNORE
 
 MODEL = "bench-synthetic"
@@ -105,6 +107,25 @@ def synthetic_batches(target_nodes: int, seed: int, batch_nodes: int) -> Iterato
         yield batch
 
 
+def write_batch(store, batch: list[NeuronResult]) -> None:
+    """Writes new neurons with the ingest's own statements (write/neurons_upsert, _trie,
+    _tokens), each sent only its own parameters, one transaction per statement (faster
+    than `Store.write_neurons`, which is atomic per batch; a bench needs no atomicity)."""
+    params = neuron_params(MODEL, batch)
+    store.write("write/neurons_upsert", model=MODEL, run_id=None, neurons=params["neurons"])
+    store.write("write/neurons_trie", model=MODEL, nodes=params["nodes"])
+    store.write("write/neurons_tokens", model=MODEL, firing=params["firing"], context=params["context"])
+
+
+def clear_partial_build(store) -> None:
+    """Removes the graphs of an interrupted build (no marker), so trie nodes are not duplicated."""
+    for layer in range(N_LAYERS):
+        indices = sorted(store.neuron_status(MODEL, layer))
+        for start in range(0, len(indices), 200):
+            chunk = [{"layer": layer, "index": i} for i in indices[start : start + 200]]
+            store.write("write/neurons_delete", model=MODEL, neurons=chunk)
+
+
 def build(store, target_nodes: int, seed: int, batch_nodes: int) -> dict[str, Any]:
     marker = store.read("bench/marker_get", name=MARKER)
     if marker and marker[0]["marker"].get("trie_nodes", 0) >= target_nodes and marker[0]["marker"].get("seed") == seed:
@@ -113,11 +134,12 @@ def build(store, target_nodes: int, seed: int, batch_nodes: int) -> dict[str, An
         return props
     print(f"Building a synthetic knowledge base of >= {target_nodes:,} trie nodes (model {MODEL!r}, seed {seed}) ...")
     store.init_schema()
+    clear_partial_build(store)
     store.upsert_model(MODEL, n_layers=N_LAYERS, d_mlp=4096, hook="synthetic")
     start = time.perf_counter()
     nodes = neurons = 0
     for batch in synthetic_batches(target_nodes, seed, batch_nodes):
-        store.write_neurons(MODEL, batch, run_id=None)
+        write_batch(store, batch)
         nodes += sum(len(r.trie_nodes) for r in batch)
         neurons += len(batch)
         elapsed = time.perf_counter() - start
@@ -189,6 +211,10 @@ def benchmark(store, runs: int, seed: int) -> list[tuple[str, list[float], list[
             read("query/last_token", lambda: {"tokens": text_from(samples, rng, vocab, 12), "min_activation": 0.5, **all_, "layer": None}),
         ),
         (
+            "fire (24-token text, every position)",
+            read("query/fire", lambda: {"tokens": text_from(samples, rng, vocab, 24), "min_activation": 0.5, **all_, "layer": None}),
+        ),
+        (
             "fire_candidates (24-token text)",
             read("query/fire_candidates", lambda: {"tokens": text_from(samples, rng, vocab, 24), **all_, "layer": None}),
         ),
@@ -216,8 +242,12 @@ def benchmark(store, runs: int, seed: int) -> list[tuple[str, list[float], list[
             read("query/neuron_graph", lambda: (lambda s: {**all_, "layer": s["layer"], "neuron": s["neuron"]})(pick())),
         ),
         (
-            "fire helper (24 tokens, predict in Python)",
+            "fire helper, engine=cypher (24 tokens)",
             lambda: len(query.fire(store, text_from(samples, rng, vocab, 24), model=MODEL)),
+        ),
+        (
+            "fire helper, engine=python (24 tokens)",
+            lambda: len(query.fire(store, text_from(samples, rng, vocab, 24), model=MODEL, engine="python")),
         ),
     ]
     results = []

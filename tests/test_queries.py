@@ -7,6 +7,7 @@ Cypher must agree with N2G's own semantics, not only with itself.
 
 from __future__ import annotations
 
+import ast
 import random
 import re
 
@@ -76,6 +77,24 @@ def test_every_query_header_names_its_parameters_and_how_to_run_it_in_browser(na
         assert re.search(rf"\b{parameter}:", browser_line), f"{name}: the Browser :params line lacks {parameter}"
     if {"token", "tokens", "context"} & set(query_parameters(name)):
         assert "normalised" in header
+
+
+def browser_params(name: str) -> dict:
+    """The parameters of the `:params {...}` line in a query's header, as Python values."""
+    line = next(line for line in cypher.header(name).splitlines() if line.startswith("Neo4j Browser:"))
+    if "{" not in line:
+        return {}
+    literal = re.sub(r"([{,]\s*)([A-Za-z_]\w*)\s*:", r"\1'\2':", line[line.index("{") :])
+    for cypher_word, python_word in (("null", "None"), ("true", "True"), ("false", "False")):
+        literal = re.sub(rf"\b{cypher_word}\b", python_word, literal)
+    return ast.literal_eval(literal)
+
+
+@pytest.mark.parametrize("name", sorted(COVERED))
+def test_the_browser_params_line_of_every_query_runs_and_finds_fixture_rows(kb, name):
+    params = browser_params(name)
+    assert set(params) == set(query_parameters(name))
+    assert len(kb.read(name, **params)) > 0
 
 
 # ------------------------------------------------------------------------------ fires_on
