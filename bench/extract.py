@@ -80,7 +80,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024, help="max rows per model batch")
     parser.add_argument("--window", type=int, default=64, help="tokens per mined example")
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = args.device or best_device()
     torch.set_grad_enabled(False)
 

@@ -1,6 +1,6 @@
 """Ingest throughput: Neo4j write rate and whole-pipeline neurons per second.
 
-    python bench/ingest.py [--neurons 512] [--trie-nodes 150] [--pipeline-neurons 64] [--json out.json]
+    python bench/ingest.py [--neurons 256] [--trie-nodes 150] [--pipeline-neurons 64] [--json out.json]
 
 1. Store: synthetic neuron graphs (a trie of about `--trie-nodes` nodes, summary edges
    and 20 examples of 64 tokens each, the paper's shape) are written with
@@ -184,7 +184,7 @@ def bench_pipeline(store, workdir: Path, n_neurons: int, layers: str, augment: b
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--neurons", type=int, default=512, help="synthetic neurons written in the store bench")
+    parser.add_argument("--neurons", type=int, default=256, help="synthetic neurons written in the store bench")
     parser.add_argument("--trie-nodes", type=int, default=150, help="trie nodes per synthetic neuron")
     parser.add_argument("--chunk", type=int, default=64, help="neurons per write transaction")
     parser.add_argument("--pipeline-neurons", type=int, default=64, help="neurons per layer in the pipeline bench")

@@ -79,6 +79,8 @@ class _Display:
             )
         elif event.stage == "info":
             p.console.print(f"[dim]{event.detail}[/dim]", highlight=False)
+        elif event.stage == "done":
+            self._close("step")
 
 
 class _LogDisplay:
@@ -193,8 +195,9 @@ def ingest(
         str, typer.Option("--dtype", help="Model dtype: float32, float16 or bfloat16.", rich_help_panel=_PANEL)
     ] = "float32",
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Corpus windows per forward pass while mining.", rich_help_panel=_PANEL)
-    ] = 32,
+        int | None,
+        typer.Option("--batch-size", help="Corpus windows per forward pass while mining (default 256 on GPU, 32 on CPU).", rich_help_panel=_PANEL),
+    ] = None,
     augmenter: Annotated[
         str,
         typer.Option(

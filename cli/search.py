@@ -285,7 +285,11 @@ def search_polysemantic(
 
     with cli_errors():
         frame = _ask(
-            uri, user, password, database, lambda s: query.polysemantic(s, model=model, layer=layer, min_groups=min_groups, limit=limit)
+            uri,
+            user,
+            password,
+            database,
+            lambda s: query.polysemantic(s, model=model, layer=layer, min_groups=min_groups, limit=limit),
         )
         emit(frame, as_json, as_csv, empty="No polysemantic candidates.")
 

@@ -63,7 +63,15 @@ def connect(settings: ConnectionSettings, retry_s: float = 0.0) -> neo4j.Driver:
     while True:
         driver = None
         try:
-            driver = GraphDatabase.driver(settings.uri, auth=auth, connection_timeout=10, max_connection_lifetime=3600)
+            driver = GraphDatabase.driver(
+                settings.uri,
+                auth=auth,
+                connection_timeout=10,
+                max_connection_lifetime=3600,
+                # Server notifications (e.g. "property key does not exist" on a fresh
+                # database) are advice for query authors, not for CLI users.
+                notifications_min_severity="OFF",
+            )
             driver.verify_connectivity()
             with driver.session(database=settings.database) as session:
                 session.run("RETURN 1").consume()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -128,9 +128,6 @@ class Evaluation:
     @property
     def skipped(self) -> list[NeuronScore]:
         return [n for n in self.neurons if not n.evaluated]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # -- the pure core -----------------------------------------------------------------------
@@ -285,7 +282,9 @@ def select_neurons(
         return rows
     info = store.read("eval/model", model=model)[0]
     if not info["neurons"]:
-        raise NotFoundError(f"No neurons of model {model!r} in the knowledge base; ingest some first with `n2gkb ingest {model}`")
+        raise NotFoundError(
+            f"No neurons of model {model!r} in the knowledge base; ingest some first, e.g. `n2gkb ingest {model} --layers 0`"
+        )
     asked = []
     if layers is not None:
         asked.append(f"--layers {format_ranges(layers)}")

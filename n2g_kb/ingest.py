@@ -33,7 +33,7 @@ from typing import Any
 from n2g_kb.config import N2GConfig
 from n2g_kb.corpus import CorpusSource, iter_documents, resolve_corpus, token_windows
 from n2g_kb.errors import ConfigError, DatabaseError, N2GKBError
-from n2g_kb.mining import MinedExamples, MiningOptions, mine
+from n2g_kb.mining import MinedExamples, MiningOptions, mine, prefetch
 from n2g_kb.results import NeuronResult
 from n2g_kb.selection import format_ranges, parse_layers, parse_neurons, parse_ranges
 from n2g_kb.settings import data_dir
@@ -65,7 +65,7 @@ class IngestOptions:
     corpus: str | None = None
     max_tokens: int | None = 2_000_000
     context: int = 64
-    batch_size: int = 32
+    batch_size: int | None = None
     device: str | None = None
     dtype: str = "float32"
     augmenter: str | None = DEFAULT_AUGMENTER
@@ -88,7 +88,7 @@ class IngestOptions:
             raise ConfigError("--name is empty; leave it out to use the model's own name")
         if self.augmenter is not None and self.augmenter.strip().lower() in ("", "none", "off"):
             object.__setattr__(self, "augmenter", None)
-        MiningOptions(n_examples=self.examples, context=self.context, max_tokens=self.max_tokens, batch_size=self.batch_size)
+        MiningOptions(n_examples=self.examples, context=self.context, max_tokens=self.max_tokens, batch_size=self.batch_size or 1)
 
     @property
     def model_name(self) -> str:
@@ -103,12 +103,14 @@ class IngestOptions:
     def n2g_config(self) -> N2GConfig:
         return N2GConfig(n_examples=self.examples, augment_model=self.augmenter, seed=self.seed)
 
-    def mining_options(self, config: N2GConfig) -> MiningOptions:
+    def mining_options(self, config: N2GConfig, device: str = "cpu") -> MiningOptions:
+        """Mining settings; without a batch size, 256 windows per forward on a GPU, 32 on CPU."""
+        batch_size = self.batch_size or (256 if str(device).startswith("cuda") else 32)
         return MiningOptions(
             n_examples=self.examples,
             context=self.context,
             max_tokens=self.max_tokens,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             prepend_bos=config.prepend_bos,
         )
 
@@ -119,8 +121,9 @@ class ProgressEvent:
 
     stage: 'load' (model), 'resume' (done/total = neurons already stored / chosen),
     'mine' (corpus tokens), 'collect' (top windows rerun), 'layer' (neurons of `layer`
-    done, skipped ones included), 'step' (an extraction stage of the current chunk,
-    named in `detail`), 'info' (a message in `detail`).
+    done, skipped ones included; first sent when the layer's work starts), 'step' (an
+    extraction stage of the current chunk, named in `detail`), 'info' (a message in
+    `detail`), 'done' (neurons processed of those to do, once the run is finished).
     """
 
     stage: str
@@ -289,180 +292,244 @@ def run_ingest(
     thread, after each chunk is committed. Raises `N2GKBError` subclasses for expected
     failures (bad selection, model, corpus, Neo4j); everything committed before stays.
     """
-    from n2g_kb.extract import extract_neurons
-
     if load_model is None:
         from n2g_kb.model import load_model
     if load_augmenter is None:
         from n2g_kb.augment import load_augmenter
+    ingest = _Ingest(store, options, progress, on_written, runs_dir or runs_root())
+    return ingest.run(load_model, load_augmenter)
 
-    def emit(stage: str, done: int = 0, total: int = 0, layer: int | None = None, detail: str = "") -> None:
-        if progress is not None:
-            progress(ProgressEvent(stage, done, total, layer, detail))
 
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
-    emit("load", detail=options.model)
-    model = load_model(options.model, device=options.device, dtype=options.dtype)
-    timings["load_s"] = time.perf_counter() - started
-    name = options.model_name
-    layers = parse_layers(options.layers, model.n_layers, name)
-    neurons = parse_neurons(options.neurons, model.d_mlp, name)
-    config = options.n2g_config()
-    width = options.context + (1 if config.prepend_bos else 0)
-    if width > model.n_ctx:
-        raise ConfigError(
-            f"--context {options.context} does not fit {name}'s context of {model.n_ctx} tokens "
-            f"(BOS included); use at most {model.n_ctx - (width - options.context)}"
+class _Ingest:
+    """The state of one `run_ingest` call: plan, counts, timings, the writer."""
+
+    def __init__(self, store: Any, options: IngestOptions, progress: ProgressFn | None,
+                 on_written: Callable[[Sequence[NeuronResult]], None] | None, runs_dir: Path) -> None:
+        self.store = store
+        self.options = options
+        self.progress = progress
+        self.on_written = on_written
+        self.runs_dir = runs_dir
+        self.started = time.perf_counter()
+        self.timings: dict[str, float] = {}
+        self.counts = {"ok": 0, "dead": 0, "failed": 0}
+        self.chunks_written = 0
+        self.fault_after = int(os.environ.get(FAULT_ENV, "0") or 0)
+        self.tokens_mined = 0
+        self.from_checkpoint = False
+
+    def emit(self, stage: str, done: int = 0, total: int = 0, layer: int | None = None, detail: str = "") -> None:
+        if self.progress is not None:
+            self.progress(ProgressEvent(stage, done, total, layer, detail))
+
+    # -- plan ------------------------------------------------------------------------------
+    def run(self, load_model: Callable[..., Any], load_augmenter: Callable[..., Any]) -> IngestSummary:
+        options = self.options
+        self.emit("load", detail=options.model)
+        self.model = load_model(options.model, device=options.device, dtype=options.dtype)
+        self.timings["load_s"] = time.perf_counter() - self.started
+        self._plan()
+        self.augmenter = None
+        if self.n_todo and self.config.augment_model is not None and self.config.n_substitutes > 0:
+            # Loaded before the corpus pass, so a missing masked LM fails in seconds, not hours.
+            self.emit("info", detail=f"loading masked LM {self.config.augment_model}")
+            self.augmenter = load_augmenter(
+                self.config.augment_model, device=self.model.device, batch_size=self.config.mlm_batch_size
+            )
+        self._start_run()
+        self.writer = _Writer(self.store, self.name, self.run_id, self._written)
+        try:
+            if self.n_todo:
+                self._extract_all()
+            self.writer.flush()
+            props = self._finish("finished")
+            self.emit("done", sum(self.counts.values()), self.n_todo)
+        except KeyboardInterrupt:
+            self._settle()
+            _best_effort(lambda: self._finish("interrupted"))
+            raise
+        except DatabaseError:
+            self._settle()  # Neo4j is gone: the Run stays 'running' until the next attempt
+            raise
+        except BaseException as e:
+            self._settle()
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            _best_effort(lambda: self._finish("failed", error=message))
+            raise
+        finally:
+            self.writer.close()
+        return IngestSummary(
+            run_id=self.run_id,
+            model=self.name,
+            layers=tuple(self.layers),
+            neurons_chosen=self.n_chosen,
+            written=self.counts["ok"],
+            dead=self.counts["dead"],
+            failed=self.counts["failed"],
+            skipped=self.skipped,
+            seconds=props["seconds"],
+            timings=dict(props["timings"]),
+            tokens_mined=self.tokens_mined,
+            mined_from_checkpoint=self.from_checkpoint,
+            checkpoint=str(self.checkpoint) if self.checkpoint.exists() else None,
         )
-    corpus = resolve_corpus(options.corpus, options.model)
-    key = run_key(options, corpus, layers, neurons)
-    run_id = run_id_for(name, key)
-    run_dir = (runs_dir or runs_root()) / run_id
-    checkpoint = run_dir / "mined.pt"
 
-    store.upsert_model(
-        name,
-        source=options.model,
-        hook=model.hook_template,
-        n_layers=model.n_layers,
-        d_mlp=model.d_mlp,
-        n_ctx=model.n_ctx,
-        act_fn=model.act_fn,
-    )
-    todo: dict[int, list[int]] = {}
-    for layer in layers:
-        stored = {} if options.force else store.neuron_status(name, layer)
-        todo[layer] = [n for n in neurons if stored.get(n) not in DONE_STATUSES]
-    n_todo = sum(len(v) for v in todo.values())
-    n_chosen = len(layers) * len(neurons)
-    skipped = n_chosen - n_todo
-    emit("resume", skipped, n_chosen)
-    store.start_run(
-        run_id,
-        name,
-        model_source=options.model,
-        run_key=key,
-        layers=list(layers),
-        neurons=format_ranges(neurons),
-        n_neurons=n_chosen,
-        examples=options.examples,
-        corpus=corpus.describe(),
-        corpus_identity=corpus.identity(),
-        max_tokens=options.max_tokens,
-        context=options.context,
-        device=str(model.device),
-        dtype=options.dtype,
-        augmenter=options.augmenter or "none",
-        config=config.to_dict(),
-        versions=package_versions(),
-        args=asdict(options),
-        neurons_skipped=skipped,
-    )
+    def _plan(self) -> None:
+        """Checks the selection against the model and finds the neurons still to do."""
+        options, model = self.options, self.model
+        self.name = options.model_name
+        self.layers = list(parse_layers(options.layers, model.n_layers, self.name))
+        self.neurons = list(parse_neurons(options.neurons, model.d_mlp, self.name))
+        self.config = options.n2g_config()
+        bos = 1 if self.config.prepend_bos else 0
+        if options.context + bos > model.n_ctx:
+            raise ConfigError(
+                f"--context {options.context} does not fit {self.name}'s context of {model.n_ctx} tokens "
+                f"(BOS included); use at most {model.n_ctx - bos}"
+            )
+        self.corpus = resolve_corpus(options.corpus, options.model)
+        self.key = run_key(options, self.corpus, self.layers, self.neurons)
+        self.run_id = run_id_for(self.name, self.key)
+        self.checkpoint = self.runs_dir / _safe_dir_name(self.run_id) / "mined.pt"
+        self.store.upsert_model(
+            self.name,
+            source=options.model,
+            hook=model.hook_template,
+            n_layers=model.n_layers,
+            d_mlp=model.d_mlp,
+            n_ctx=model.n_ctx,
+            act_fn=model.act_fn,
+        )
+        self.todo: dict[int, list[int]] = {}
+        for layer in self.layers:
+            stored = {} if options.force else self.store.neuron_status(self.name, layer)
+            self.todo[layer] = [n for n in self.neurons if stored.get(n) not in DONE_STATUSES]
+        self.n_todo = sum(len(v) for v in self.todo.values())
+        self.n_chosen = len(self.layers) * len(self.neurons)
+        self.skipped = self.n_chosen - self.n_todo
+        self.done_by_layer = {layer: len(self.neurons) - len(self.todo[layer]) for layer in self.layers}
+        self.emit("resume", self.skipped, self.n_chosen)
 
-    counts = {"ok": 0, "dead": 0, "failed": 0}
-    chunks_written = 0
-    fault_after = int(os.environ.get(FAULT_ENV, "0") or 0)
-    done_by_layer = {layer: len(neurons) - len(todo[layer]) for layer in layers}
-    mined_info: dict[str, Any] = {"tokens": 0, "from_checkpoint": False}
+    def _start_run(self) -> None:
+        options = self.options
+        self.store.start_run(
+            self.run_id,
+            self.name,
+            model_source=options.model,
+            run_key=self.key,
+            layers=self.layers,
+            neurons=format_ranges(self.neurons),
+            n_neurons=self.n_chosen,
+            examples=options.examples,
+            corpus=self.corpus.describe(),
+            corpus_identity=self.corpus.identity(),
+            max_tokens=options.max_tokens,
+            context=options.context,
+            device=str(self.model.device),
+            dtype=options.dtype,
+            augmenter=options.augmenter or "none",
+            config=self.config.to_dict(),
+            versions=package_versions(),
+            args=asdict(options),
+            neurons_skipped=self.skipped,
+        )
 
-    def written(results: list[NeuronResult]) -> None:
-        nonlocal chunks_written
+    # -- work ------------------------------------------------------------------------------
+    def _extract_all(self) -> None:
+        from n2g_kb.extract import extract_neurons
+
+        mined = self._mined()
+        extract_s = 0.0
+        failed_streak = 0
+        for layer in self.layers:
+            if not self.todo[layer]:
+                continue
+            self.emit("layer", self.done_by_layer[layer], len(self.neurons), layer)
+            for chunk in chunks(self.todo[layer], self.options.chunk_size):
+                t0 = time.perf_counter()
+                results = _extract_chunk(
+                    extract_neurons, self.model, layer, chunk, mined, self.config, self.augmenter, self.name, self.emit
+                )
+                extract_s += time.perf_counter() - t0
+                self.timings["extract_s"] = extract_s
+                failed_streak = failed_streak + 1 if all(r.status == "failed" for r in results) else 0
+                self.writer.submit(results)
+                if failed_streak >= _MAX_FAILED_CHUNKS:
+                    self.writer.flush()
+                    raise N2GKBError(
+                        f"extraction failed for every neuron of {failed_streak} chunks in a row "
+                        f"(last error: {results[0].error}); fix the cause and run the same command again"
+                    )
+
+    def _mined(self) -> MinedExamples:
+        """The run's mined examples: from its checkpoint when an earlier attempt saved them."""
+        t0 = time.perf_counter()
+        mined = MinedExamples.load(self.checkpoint)
+        if mined is not None and sorted(mined.layers) == self.layers and mined.layers[self.layers[0]].neurons == self.neurons:
+            self.from_checkpoint = True
+            self.emit("info", detail=f"using the examples mined by an earlier attempt ({self.checkpoint})")
+        else:
+            mining = self.options.mining_options(self.config, str(self.model.device))
+            windows = prefetch(
+                token_windows(
+                    iter_documents(self.corpus),
+                    self.model.to_tokens_batch,
+                    separator=_separator(self.model),
+                    context=mining.context,
+                    max_tokens=mining.max_tokens,
+                )
+            )
+            mined = mine(
+                self.model,
+                self.layers,
+                self.neurons,
+                windows,
+                mining,
+                progress=lambda stage, done, total: self.emit(stage, done, total),
+                expected_tokens=self.corpus.estimated_tokens(),
+            )
+            mined.meta.update(corpus=self.corpus.describe(), model=self.options.model)
+            mined.save(self.checkpoint)
+        self.tokens_mined = mined.n_tokens
+        self.timings["mine_s"] = time.perf_counter() - t0
+        return mined
+
+    def _written(self, results: list[NeuronResult]) -> None:
+        """Called (in this thread) once a chunk is committed."""
         for r in results:
-            counts[r.status] = counts.get(r.status, 0) + 1
+            self.counts[r.status] = self.counts.get(r.status, 0) + 1
         layer = results[0].layer
-        done_by_layer[layer] += len(results)
-        emit("layer", done_by_layer[layer], len(neurons), layer)
-        if on_written is not None:
-            on_written(results)
-        chunks_written += 1
-        if fault_after and chunks_written >= fault_after:
+        self.done_by_layer[layer] += len(results)
+        self.emit("layer", self.done_by_layer[layer], len(self.neurons), layer)
+        if self.on_written is not None:
+            self.on_written(results)
+        self.chunks_written += 1
+        if self.fault_after and self.chunks_written >= self.fault_after:
             os._exit(137)
 
-    def finish(status: str, **extra: Any) -> dict[str, Any]:
+    def _settle(self) -> None:
+        """Lets the chunks in flight land (they hold complete results); their errors are
+        dropped because another error is already on its way up."""
+        try:
+            self.writer.flush()
+        except BaseException:
+            pass
+
+    def _finish(self, status: str, **extra: Any) -> dict[str, Any]:
+        self.timings["write_s"] = self.writer.seconds
         props = dict(
-            neurons_written=counts["ok"],
-            neurons_dead=counts["dead"],
-            neurons_failed=counts["failed"],
-            neurons_skipped=skipped,
-            seconds=round(time.perf_counter() - started, 3),
-            timings={k: round(v, 3) for k, v in timings.items()},
-            tokens_mined=mined_info["tokens"],
-            mined_from_checkpoint=mined_info["from_checkpoint"],
+            neurons_written=self.counts["ok"],
+            neurons_dead=self.counts["dead"],
+            neurons_failed=self.counts["failed"],
+            neurons_skipped=self.skipped,
+            seconds=round(time.perf_counter() - self.started, 3),
+            timings={k: round(v, 3) for k, v in self.timings.items()},
+            tokens_mined=self.tokens_mined,
+            mined_from_checkpoint=self.from_checkpoint,
             **extra,
         )
-        store.finish_run(run_id, status, **props)
+        self.store.finish_run(self.run_id, status, **props)
         return props
-
-    writer = _Writer(store, name, run_id, written)
-    try:
-        for layer in layers:
-            emit("layer", done_by_layer[layer], len(neurons), layer)
-        if n_todo:
-            mined = _mined(model, layers, neurons, corpus, options, config, checkpoint, timings, emit, mined_info)
-            augmenter = None
-            if config.augment_model is not None and config.n_substitutes > 0:
-                emit("info", detail=f"loading masked LM {config.augment_model}")
-                augmenter = load_augmenter(config.augment_model, device=model.device, batch_size=config.mlm_batch_size)
-            extract_s = 0.0
-            failed_streak = 0
-            for layer in layers:
-                for chunk in chunks(todo[layer], options.chunk_size):
-                    t0 = time.perf_counter()
-                    results = _extract_chunk(extract_neurons, model, layer, chunk, mined, config, augmenter, name, emit)
-                    extract_s += time.perf_counter() - t0
-                    timings["extract_s"] = extract_s
-                    failed_streak = failed_streak + 1 if all(r.status == "failed" for r in results) else 0
-                    writer.submit(results)
-                    if failed_streak >= _MAX_FAILED_CHUNKS:
-                        writer.flush()
-                        raise N2GKBError(
-                            f"extraction failed for every neuron of {failed_streak} chunks in a row "
-                            f"(last error: {results[0].error}); fix the cause and run the same command again"
-                        )
-        writer.flush()
-        timings["write_s"] = writer.seconds
-        props = finish("finished")
-    except KeyboardInterrupt:
-        _settle(writer)
-        timings["write_s"] = writer.seconds
-        _best_effort(lambda: finish("interrupted"))
-        raise
-    except DatabaseError:
-        _settle(writer)
-        raise
-    except BaseException as e:
-        _settle(writer)
-        timings["write_s"] = writer.seconds
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        _best_effort(lambda: finish("failed", error=message))
-        raise
-    finally:
-        writer.close()
-    return IngestSummary(
-        run_id=run_id,
-        model=name,
-        layers=tuple(layers),
-        neurons_chosen=n_chosen,
-        written=counts["ok"],
-        dead=counts["dead"],
-        failed=counts["failed"],
-        skipped=skipped,
-        seconds=props["seconds"],
-        timings=dict(props["timings"]),
-        tokens_mined=mined_info["tokens"],
-        mined_from_checkpoint=mined_info["from_checkpoint"],
-        checkpoint=str(checkpoint) if checkpoint.exists() else None,
-    )
-
-
-def _settle(writer: _Writer) -> None:
-    """Lets the chunks in flight land (they are complete results); their errors are dropped
-    because another error is already on its way up."""
-    try:
-        writer.flush()
-    except BaseException:
-        pass
 
 
 def _best_effort(action: Callable[[], Any]) -> None:
@@ -472,47 +539,9 @@ def _best_effort(action: Callable[[], Any]) -> None:
         pass
 
 
-def _mined(
-    model: Any,
-    layers: Sequence[int],
-    neurons: Sequence[int],
-    corpus: CorpusSource,
-    options: IngestOptions,
-    config: N2GConfig,
-    checkpoint: Path,
-    timings: dict[str, float],
-    emit: Callable[..., None],
-    info: dict[str, Any],
-) -> MinedExamples:
-    """The run's mined examples: from its checkpoint when an earlier attempt saved them."""
-    t0 = time.perf_counter()
-    mined = MinedExamples.load(checkpoint)
-    if mined is not None and sorted(mined.layers) == sorted(layers) and mined.layers[layers[0]].neurons == list(neurons):
-        info.update(tokens=mined.n_tokens, from_checkpoint=True)
-        emit("info", detail=f"using the examples mined by an earlier attempt ({checkpoint})")
-        emit("mine", mined.n_tokens, mined.n_tokens)
-        timings["mine_s"] = time.perf_counter() - t0
-        return mined
-    mining = options.mining_options(config)
-    windows = token_windows(
-        iter_documents(corpus),
-        model.to_tokens_batch,
-        separator=_separator(model),
-        context=mining.context,
-        max_tokens=mining.max_tokens,
-    )
-
-    def mining_progress(stage: str, done: int, total: int) -> None:
-        emit(stage, done, total)
-
-    mined = mine(
-        model, layers, neurons, windows, mining, progress=mining_progress, expected_tokens=corpus.estimated_tokens()
-    )
-    mined.meta.update(corpus=corpus.describe(), model=options.model)
-    mined.save(checkpoint)
-    info.update(tokens=mined.n_tokens, from_checkpoint=False)
-    timings["mine_s"] = time.perf_counter() - t0
-    return mined
+def _safe_dir_name(run_id: str) -> str:
+    """A run id as one directory name (hub names hold a '/')."""
+    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in run_id)
 
 
 def _separator(model: Any) -> int | None:

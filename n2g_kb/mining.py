@@ -19,7 +19,9 @@ extraction real `Example`s (tokens and raw activations). The result saves to one
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -255,6 +257,7 @@ def mine(
     first = len(prefix)
     k = options.n_examples
     tops = {layer: RunningTopK(k, len(neurons), device) for layer in layers}
+    every_neuron = list(neurons) == list(range(model.d_mlp))
     kept: list[Tensor] = []  # every window's ids, CPU, padded to the context length
     kept_lengths: list[Tensor] = []
     n_tokens = 0
@@ -268,9 +271,10 @@ def mine(
         tokens, lengths = _pad(batch, prefix, model.pad_token_id)
         acts = model.layer_activations(tokens, layers)
         ids = torch.arange(n_windows, n_windows + len(batch))
-        gather = neuron_idx.to(device)
+        gather = None if every_neuron else neuron_idx.to(device)
         for layer in layers:
-            scores = window_scores(acts[layer].index_select(2, gather), lengths, first)
+            layer_acts = acts[layer] if gather is None else acts[layer].index_select(2, gather)
+            scores = window_scores(layer_acts, lengths, first)
             tops[layer].update(scores, ids)
         row = torch.full((len(batch), options.context + first), model.pad_token_id, dtype=torch.int32)
         row[:, : tokens.shape[1]] = tokens
@@ -322,7 +326,7 @@ def _collect(
     device = torch.device(model.device)
     ids_by_layer = {layer: tops[layer].ids.T.contiguous().cpu() for layer in layers}  # [neuron, k], best first
     used = torch.unique(torch.cat([ids.reshape(-1) for ids in ids_by_layer.values()]))
-    windows = all_windows[used].long()
+    windows = all_windows[used]  # int32 on CPU: half the memory of int64
     lengths = all_lengths[used]
     local = {layer: torch.searchsorted(used, ids) for layer, ids in ids_by_layer.items()}  # into `windows`
     width = windows.shape[1]
@@ -335,7 +339,7 @@ def _collect(
     for start in range(0, len(used), step):
         stop = min(start + step, len(used))
         batch_width = int(lengths[start:stop].max())
-        acts = model.layer_activations(windows[start:stop, :batch_width], layers)
+        acts = model.layer_activations(windows[start:stop, :batch_width].long(), layers)
         for layer in layers:
             where = (local[layer] >= start) & (local[layer] < stop)
             rows, ranks = where.nonzero(as_tuple=True)
@@ -364,3 +368,43 @@ def _collect(
         n_windows=n_windows,
         prepend_bos=options.prepend_bos,
     )
+
+
+def prefetch(items: Iterable, depth: int = 64) -> Iterator:
+    """`items`, produced on a background thread up to `depth` ahead, so tokenising the
+    corpus (the fast tokenizers release the GIL) overlaps the model's forward passes.
+    An error in the producer is re-raised in the consumer, at its place in the stream."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as e:  # handed to the consumer
+            put((done, e))
+
+    thread = threading.Thread(target=produce, name="n2gkb-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()

@@ -225,7 +225,7 @@ class LoadedModel:
 def batched_neuron_activations(
     model: LoadedModel,
     layer: int,
-    sequences: Sequence[Sequence[int]],
+    sequences: Sequence[Sequence[int] | np.ndarray],
     neurons: Sequence[int],
     *,
     batch_tokens: int = 32768,
@@ -237,69 +237,82 @@ def batched_neuron_activations(
     Identical sequences run once whatever neurons ask for them. Distinct sequences run
     longest first in right-padded batches of at most `batch_tokens` padded tokens and
     `max_batch_rows` rows; each request reads only its sequence's real positions.
-    `on_batch(done, total)` is called after each batch with distinct sequences run so far.
+    Sequences longer than the model's context are cut to it. `on_batch(done, total)` is
+    called after each batch with the distinct sequences run so far.
     """
     if len(sequences) != len(neurons):
         raise ValueError(f"{len(sequences)} sequences but {len(neurons)} neurons")
-    results: list[np.ndarray | None] = [None] * len(sequences)
-    by_sequence: dict[tuple[int, ...], list[int]] = {}
+    empty = np.zeros(0, dtype=np.float32)
+    results: list[np.ndarray] = [empty] * len(sequences)
+    slot: dict[bytes, int] = {}
+    unique: list[np.ndarray] = []
+    owners: list[list[int]] = []
     for i, seq in enumerate(sequences):
-        key = tuple(int(t) for t in seq[: model.n_ctx])
-        if not key:
-            results[i] = np.zeros(0, dtype=np.float32)
+        arr = np.asarray(seq, dtype=np.int64)[: model.n_ctx]
+        if arr.size == 0:
             continue
-        by_sequence.setdefault(key, []).append(i)
-        model.stats.requested_tokens += len(key)
-    unique = sorted(by_sequence, key=len, reverse=True)
+        key = arr.tobytes()
+        u = slot.get(key)
+        if u is None:
+            u = slot[key] = len(unique)
+            unique.append(arr)
+            owners.append([])
+        owners[u].append(i)
+        model.stats.requested_tokens += arr.size
+    lengths = np.array([a.size for a in unique], dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
     done = 0
-    for batch in _pack(unique, batch_tokens, max_batch_rows):
+    for lo, hi in _pack(lengths[order], batch_tokens, max_batch_rows):
         began = time.perf_counter()
-        width = len(batch[0])
-        padded = torch.full((len(batch), width), model.pad_token_id, dtype=torch.long)
+        members = order[lo:hi]
+        width = int(lengths[members[0]])
+        padded = np.full((len(members), width), model.pad_token_id, dtype=np.int64)
         rows: list[int] = []
         cols: list[int] = []
-        owners: list[int] = []
-        for b, seq in enumerate(batch):
-            padded[b, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-            model.stats.real_tokens += len(seq)
-            for i in by_sequence[seq]:
+        requests: list[int] = []
+        for b, u in enumerate(members.tolist()):
+            padded[b, : lengths[u]] = unique[u]
+            for i in owners[u]:
                 rows.append(b)
                 cols.append(int(neurons[i]))
-                owners.append(i)
-        acts = model.layer_activations(padded, [layer])[layer]
+                requests.append(i)
+        acts = model.layer_activations(torch.from_numpy(padded), [layer])[layer]
         index_rows = torch.tensor(rows, device=acts.device)
         index_cols = torch.tensor(cols, device=acts.device)
         gathered = acts[index_rows, :, index_cols].float().cpu().numpy()
-        for r, i in enumerate(owners):
-            results[i] = gathered[r, : len(batch[rows[r]])].copy()
-        model.stats.rows += len(batch)
+        row_lengths = lengths[members][rows]
+        for r, i in enumerate(requests):
+            results[i] = gathered[r, : row_lengths[r]]
+        model.stats.real_tokens += int(lengths[members].sum())
+        model.stats.rows += len(members)
         model.stats.seconds += time.perf_counter() - began
-        done += len(batch)
+        done += len(members)
         if on_batch is not None:
             on_batch(done, len(unique))
-    return [r if r is not None else np.zeros(0, dtype=np.float32) for r in results]
+    return results
 
 
-def _pack(
-    sequences: Sequence[tuple[int, ...]], batch_tokens: int, max_rows: int
-) -> Iterator[list[tuple[int, ...]]]:
-    """Greedy batches of sequences sorted longest first, within the padded-token budget.
+def _pack(lengths: np.ndarray, batch_tokens: int, max_rows: int) -> Iterator[tuple[int, int]]:
+    """Greedy batches over `lengths` sorted longest first, as (start, end) index pairs,
+    within the padded-token budget.
 
     A batch that already holds a sixteenth of the budget is also closed when the next
     sequence is under 3/4 of its width, so short sequences are not padded to long ones.
     """
-    batch: list[tuple[int, ...]] = []
-    for seq in sequences:
-        if batch:
-            width = len(batch[0])
-            full = (len(batch) + 1) * width > batch_tokens or len(batch) >= max_rows
-            ragged = len(seq) < 0.75 * width and len(batch) * width >= batch_tokens // 16
+    start = 0
+    n = len(lengths)
+    while start < n:
+        width = int(lengths[start])
+        end = start + 1
+        while end < n:
+            rows = end - start
+            full = (rows + 1) * width > batch_tokens or rows >= max_rows
+            ragged = lengths[end] < 0.75 * width and rows * width >= batch_tokens // 16
             if full or ragged:
-                yield batch
-                batch = []
-        batch.append(seq)
-    if batch:
-        yield batch
+                break
+            end += 1
+        yield start, end
+        start = end
 
 
 def load_model(

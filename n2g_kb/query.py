@@ -191,7 +191,7 @@ def in_context(
     params: dict[str, Any] = {"token": _token(token), "context": normalised, **_filters(store, model, layer)}
     if loose:
         if distance is not None:
-            raise ConfigError("--distance needs the path-aware search; drop --loose")
+            raise ConfigError("A distance needs the path-aware search; drop loose (--loose)")
         return _frame(store.read(f"{QUERY_FOLDER}/context_loose", **params), "context_loose")
     params["distance"] = _optional_int(distance, "distance", 1)
     return _frame(store.read(f"{QUERY_FOLDER}/context", **params), "context")

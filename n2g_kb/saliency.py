@@ -39,13 +39,13 @@ class SaliencyRequest:
     rows: int | None = None
 
 
-def masked_copies(ids: Sequence[int], rows: int, first: int, mask_token_id: int) -> list[list[int]]:
-    """One copy of `ids[:rows]` per position k in [first, rows), with token k masked."""
-    copies = []
-    for k in range(first, rows):
-        seq = list(ids[:rows])
-        seq[k] = mask_token_id
-        copies.append(seq)
+def masked_copies(ids: Sequence[int], rows: int, first: int, mask_token_id: int) -> np.ndarray:
+    """One copy of `ids[:rows]` per position k in [first, rows), with token k masked
+    (row i masks position first + i)."""
+    prefix = np.asarray(ids[:rows], dtype=np.int64)
+    count = max(0, rows - first)
+    copies = np.tile(prefix, (count, 1))
+    copies[np.arange(count), np.arange(first, first + count)] = mask_token_id
     return copies
 
 
@@ -89,7 +89,7 @@ def saliency(
     `progress(stage, done, total)` counts distinct masked sequences run.
     """
     first = 1 if skip_first else 0
-    sequences: list[list[int]] = []
+    sequences: list[np.ndarray] = []
     neurons: list[int] = []
     spans: list[tuple[int, int, int]] = []
     for request in requests:

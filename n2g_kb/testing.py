@@ -141,7 +141,7 @@ def train_tiny_gpt2(
 ) -> Path:
     """Build a tiny GPT-2 and train it on the synthetic corpus (BOS-prefixed windows).
 
-    About a minute on two CPU cores with the defaults. Returns `directory`.
+    A minute or two on a CPU core with the defaults. Returns `directory`.
     """
     from transformers import AutoTokenizer, GPT2LMHeadModel
 
@@ -157,6 +157,14 @@ def train_tiny_gpt2(
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1)
     bos = torch.full((batch_size, 1), tokenizer.bos_token_id, dtype=torch.long)
     model.train()
+    with torch.enable_grad():
+        _train_causal_lm(model, optimiser, schedule, stream, bos, steps, batch_size, seq_len, generator)
+    model.eval()
+    _save(directory, model)
+    return directory
+
+
+def _train_causal_lm(model, optimiser, schedule, stream, bos, steps, batch_size, seq_len, generator) -> None:
     for _ in range(steps):
         starts = torch.randint(0, len(stream) - seq_len, (batch_size,), generator=generator)
         windows = torch.stack([stream[s : s + seq_len] for s in starts.tolist()])
@@ -166,9 +174,6 @@ def train_tiny_gpt2(
         loss.backward()
         optimiser.step()
         schedule.step()
-    model.eval()
-    _save(directory, model)
-    return directory
 
 
 def _save(directory: Path, model, tokenizer=None) -> None:
@@ -224,7 +229,8 @@ def build_tiny_masked_lm(
         torch.manual_seed(seed)
         model = DistilBertForMaskedLM(config)
         if train_steps > 0:
-            _train_masked_lm(model, tokenizer, corpus, train_steps)
+            with torch.enable_grad():
+                _train_masked_lm(model, tokenizer, corpus, train_steps)
     model.eval()
     _save(directory, model, tokenizer)
     return directory

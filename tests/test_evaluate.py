@@ -347,7 +347,13 @@ def test_new_text_scoring_refuses_neurons_the_loaded_model_does_not_have(store, 
     far = _hand_neuron(model=tiny_model.name, layer=0, index=tiny_model.d_mlp + 3)
     store.write_neurons(tiny_model.name, [far])
     with pytest.raises(ConfigError, match="--model-path"):
-        evaluate_on_corpus(store, tiny_model, tiny_model.name, iter([[1, 2, 3]]))
+        evaluate_on_corpus(store, tiny_model, tiny_model.name, iter([[1, 2, 3]]), options=CorpusOptions(context=16, max_tokens=64))
+
+
+def test_new_text_windows_must_fit_the_models_context(store, tiny_model):
+    store.write_neurons(tiny_model.name, [_hand_neuron(model=tiny_model.name)])
+    with pytest.raises(ConfigError, match="--context 64 does not fit .* use at most 63"):
+        evaluate_on_corpus(store, tiny_model, tiny_model.name, iter([[1, 2, 3]]), options=CorpusOptions(context=64))
 
 
 def test_ignore_nodes_survive_the_round_trip(store):

@@ -7,7 +7,7 @@ import torch
 
 from n2g_kb.corpus import token_windows
 from n2g_kb.errors import CorpusError
-from n2g_kb.mining import MinedExamples, MiningOptions, RunningTopK, mine, window_scores
+from n2g_kb.mining import MinedExamples, MiningOptions, RunningTopK, mine, prefetch, window_scores
 from n2g_kb.model import load_model
 from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
 
@@ -102,3 +102,16 @@ def test_a_corpus_with_fewer_windows_than_examples_names_the_numbers(model, wind
 def test_an_empty_corpus_is_a_corpus_error(model):
     with pytest.raises(CorpusError, match="no text to mine"):
         mine(model, [0], [0], [], MiningOptions(n_examples=2, context=24))
+
+
+def test_prefetch_keeps_the_order_and_hands_errors_to_the_consumer():
+    assert list(prefetch(iter(range(500)), depth=4)) == list(range(500))
+
+    def broken():
+        yield 1
+        raise CorpusError("corpus broke")
+
+    stream = prefetch(broken())
+    assert next(stream) == 1
+    with pytest.raises(CorpusError, match="corpus broke"):
+        next(stream)

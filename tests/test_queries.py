@@ -245,11 +245,27 @@ def test_fire_gives_known_predictions_with_patterns_and_tokens(kb):
     ]
 
 
-def test_fire_candidates_returns_the_tries_of_neurons_firing_on_any_token(kb):
+def test_fire_candidates_returns_the_part_of_each_trie_the_text_can_reach(kb):
     rows = kb.read("query/fire_candidates", tokens=["capital", "of", "france"], **ALL)
     assert keys(rows) == {(M, 1, 7)}
-    assert Trie.from_rows(rows[0]["nodes"]) == fixture_tries()[(M, 1, 7)]
+    reachable = Trie.from_rows(rows[0]["nodes"])
+    assert reachable.patterns() == [(["france", "of", "capital"], 0.8)]  # the paris branch cannot match
     assert keys(kb.read("query/fire_candidates", tokens=["the", "cat", "fire"], model=M, layer=2)) == {(M, 2, 4), (M, 2, 9)}
+
+
+def test_fire_candidates_predict_like_the_whole_tries(kb):
+    rng = random.Random(13)
+    tries = fixture_tries()
+    for _ in range(30):
+        tokens = [rng.choice(TEXT_VOCAB) for _ in range(rng.randint(1, 6))]
+        rows = kb.read("query/fire_candidates", tokens=tokens, **ALL)
+        candidates = {(r["model"], r["layer"], r["neuron"]): Trie.from_rows(r["nodes"]) for r in rows}
+        for key, trie in tries.items():
+            expected = trie.predict(tokens)
+            got = candidates[key].predict(tokens) if key in candidates else [0.0] * len(tokens)
+            assert got == expected, (key, tokens)
+            if key in candidates:
+                assert len(candidates[key]) <= len(trie)
 
 
 # ----------------------------------------------------------------- similar and supersets

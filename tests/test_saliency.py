@@ -38,8 +38,8 @@ def by_hand(model: LoadedModel, ids: list[int], neuron: int) -> np.ndarray:
 
 
 def test_each_masked_copy_replaces_one_position_with_the_mask_token() -> None:
-    assert masked_copies([9, 1, 2, 3], rows=3, first=1, mask_token_id=0) == [[9, 0, 2], [9, 1, 0]]
-    assert masked_copies([9, 1], rows=2, first=0, mask_token_id=7) == [[7, 1], [9, 7]]
+    assert masked_copies([9, 1, 2, 3], rows=3, first=1, mask_token_id=0).tolist() == [[9, 0, 2], [9, 1, 0]]
+    assert masked_copies([9, 1], rows=2, first=0, mask_token_id=7).tolist() == [[7, 1], [9, 7]]
 
 
 def test_the_importance_matrix_is_one_minus_the_activation_ratio() -> None:

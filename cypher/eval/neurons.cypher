@@ -2,13 +2,15 @@
 // error, max activation, whether a trie is stored, and how many train / test examples.
 // Parameters: $model, $layers (list of ints, or null for every layer),
 // $neurons (list of ints, or null for every neuron).
+// Optional properties are read through properties(n) so that a database where no neuron
+// has one yet (e.g. no `error`) gives null without an "unknown property" warning.
 MATCH (n:Neuron {model: $model})
 WHERE ($layers IS NULL OR n.layer IN $layers) AND ($neurons IS NULL OR n.index IN $neurons)
 RETURN n.layer AS layer,
        n.index AS index,
        n.status AS status,
-       n.error AS error,
-       n.max_activation AS max_activation,
+       properties(n).error AS error,
+       properties(n).max_activation AS max_activation,
        EXISTS { (n)-[:HAS_TRIE]->(:TrieNode) } AS has_graph,
        COUNT { (n)-[:HAS_EXAMPLE]->(e:Example) WHERE e.split = 'train' } AS n_train,
        COUNT { (n)-[:HAS_EXAMPLE]->(e:Example) WHERE e.split = 'test' } AS n_test

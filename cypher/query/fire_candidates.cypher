@@ -1,13 +1,17 @@
-// n2g-kb: the tries of every neuron that fires on any token of a text
+// n2g-kb: the tries of every neuron that fires on any token of a text (the part the text can reach)
 //
 // Answers: which neurons can fire anywhere in a text (those with at least one of its
-// tokens among their firing tokens) and the rows of their tries, so that the prediction
-// at every position can be computed in Python (n2g_kb.query.fire) without running the
-// language model. A neuron none of whose firing tokens occurs in the text predicts 0
-// everywhere, so it is never needed.
+// tokens among their firing tokens), with the part of their tries this text can match,
+// so that the prediction at every position can be computed in Python (n2g_kb.query.fire
+// with engine='python', Trie.predict) without running the language model. The part
+// returned holds every trie node whose path from the root uses only tokens of the text or
+// wildcards and is no deeper than the text is long; no other node can match anywhere in
+// this text, so predictions on it equal predictions on the whole trie. A neuron none of
+// whose firing tokens occurs in the text predicts 0 everywhere and is not returned.
 //
 // Parameters:
-//   $tokens  the text's normalised tokens (any order; repeats are fine)
+//   $tokens  the text's normalised tokens (any order; repeats are fine); the text's length
+//            is size($tokens)
 //   $model   model name, or null for every model
 //   $layer   layer number, or null for every layer
 //
@@ -22,7 +26,11 @@ WHERE ($model IS NULL OR n.model = $model)
   AND ($layer IS NULL OR n.layer = $layer)
 WITH DISTINCT n
 CALL (n) {
-  MATCH (x:TrieNode {model: n.model, layer: n.layer, neuron: n.index})
+  MATCH (n)-[:HAS_TRIE]->(root:TrieNode)
+  MATCH p = (root)-[:NEXT*0..]->(x:TrieNode)
+  WHERE all(y IN nodes(p) WHERE y.depth = 0
+            OR (y.depth <= size($tokens) AND (y.kind = 'ignore' OR y.token IN $tokens)))
+  WITH x ORDER BY x.id
   RETURN collect(x {.id, .parent, .kind, .token, .depth, .activation, .importance, .end_activation}) AS nodes
 }
 RETURN n.model AS model, n.layer AS layer, n.index AS neuron, nodes

@@ -2,7 +2,8 @@
 //
 // Answers: which pairs of neurons of the same model, in any layers, share their tokens:
 // similarity is the Jaccard overlap of their role-tagged token sets, {firing tokens} plus
-// {context tokens}, where a token counts as shared only in the same role:
+// {context tokens}, where a token counts as shared only in the same role (pairs that
+// share no token in the same role have similarity 0 and are never listed):
 //   similarity = (|F_a & F_b| + |C_a & C_b|) / (|F_a | F_b| + |C_a | C_b|)
 // (F: FIRES_ON tokens, C: CONTEXT tokens). firing_jaccard and context_jaccard are the two
 // overlaps on their own (0 when both sets are empty).
@@ -25,31 +26,23 @@ MATCH (a:Neuron)
 WHERE ($model IS NULL OR a.model = $model)
   AND ($layer IS NULL OR a.layer = $layer)
   AND ($neuron IS NULL OR a.index = $neuron)
-CALL (a) {
-  MATCH (a)-[:FIRES_ON|CONTEXT]->(:Token)<-[:FIRES_ON|CONTEXT]-(b:Neuron)
-  WHERE b.model = a.model AND b <> a
-  RETURN DISTINCT b
-}
-WITH a, b
-WHERE (NOT $cross_layer_only OR b.layer <> a.layer)
+MATCH (a)-[ra:FIRES_ON|CONTEXT]->(:Token)<-[rb:FIRES_ON|CONTEXT]-(b:Neuron)
+WHERE type(ra) = type(rb) AND b.model = a.model AND b <> a
+  AND (NOT $cross_layer_only OR b.layer <> a.layer)
   AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
        OR [a.layer, a.index] < [b.layer, b.index])
-WITH a, b,
-     COLLECT { MATCH (a)-[:FIRES_ON]->(t:Token) RETURN t.text ORDER BY t.text } AS af,
-     COLLECT { MATCH (a)-[:CONTEXT]->(t:Token) RETURN t.text ORDER BY t.text } AS ac,
-     COLLECT { MATCH (b)-[:FIRES_ON]->(t:Token) RETURN t.text } AS bf,
-     COLLECT { MATCH (b)-[:CONTEXT]->(t:Token) RETURN t.text } AS bc
-WITH a, b, [t IN af WHERE t IN bf] AS shared_firing, [t IN ac WHERE t IN bc] AS shared_context,
-     size(af) + size(bf) AS firing_sizes, size(ac) + size(bc) AS context_sizes
-WITH a, b, shared_firing, shared_context,
-     firing_sizes - size(shared_firing) AS firing_union, context_sizes - size(shared_context) AS context_union
-WITH a, b, shared_firing, shared_context, firing_union, context_union,
-     toFloat(size(shared_firing) + size(shared_context)) / (firing_union + context_union) AS similarity
+WITH a, b, count(*) AS shared, count(CASE type(ra) WHEN 'FIRES_ON' THEN 1 END) AS firing_shared
+WITH a, b, shared, firing_shared,
+     COUNT { (a)-[:FIRES_ON]->() } + COUNT { (b)-[:FIRES_ON]->() } - firing_shared AS firing_union,
+     COUNT { (a)-[:CONTEXT]->() } + COUNT { (b)-[:CONTEXT]->() } - (shared - firing_shared) AS context_union
+WITH a, b, shared, firing_shared, firing_union, context_union,
+     toFloat(shared) / (firing_union + context_union) AS similarity
 WHERE similarity >= $threshold
 RETURN a.model AS model, a.layer AS layer, a.index AS neuron, b.layer AS other_layer, b.index AS other_neuron,
        similarity,
-       CASE firing_union WHEN 0 THEN 0.0 ELSE toFloat(size(shared_firing)) / firing_union END AS firing_jaccard,
-       CASE context_union WHEN 0 THEN 0.0 ELSE toFloat(size(shared_context)) / context_union END AS context_jaccard,
-       shared_firing, shared_context
+       CASE firing_union WHEN 0 THEN 0.0 ELSE toFloat(firing_shared) / firing_union END AS firing_jaccard,
+       CASE context_union WHEN 0 THEN 0.0 ELSE toFloat(shared - firing_shared) / context_union END AS context_jaccard,
+       COLLECT { MATCH (a)-[:FIRES_ON]->(t:Token)<-[:FIRES_ON]-(b) RETURN t.text ORDER BY t.text } AS shared_firing,
+       COLLECT { MATCH (a)-[:CONTEXT]->(t:Token)<-[:CONTEXT]-(b) RETURN t.text ORDER BY t.text } AS shared_context
 ORDER BY similarity DESC, model, layer, neuron, other_layer, other_neuron
 LIMIT $limit
