@@ -132,14 +132,22 @@ def main() -> None:
         f"before merging identical sequences), {stats.forward_calls} forward calls, mean width {width}"
     )
     print(
-        f"time split       model batches {stats.seconds:.2f} s ({100 * stats.seconds / wall:.0f}%), "
+        f"time split       model calls {stats.seconds:.2f} s ({100 * stats.seconds / wall:.0f}%), "
         f"masked LM {augmenter.seconds if augmenter else 0:.2f} s, rest (python) "
         f"{wall - stats.seconds - (augmenter.seconds if augmenter else 0):.2f} s"
     )
     print(f"pipeline         {inside:,.0f} model tokens/s (padded tokens / wall time), {useful:,.0f} real tokens/s")
-    print(f"model batches    {stats.padded_tokens / max(stats.seconds, 1e-9):,.0f} tokens/s while in model batches")
+    print(f"model calls      {stats.padded_tokens / max(stats.seconds, 1e-9):,.0f} tokens/s while in model calls")
+    overhead = wall - stats.seconds
+    print(
+        f"overhead         {1000 * overhead / len(neurons):.1f} ms per neuron outside model calls "
+        f"(python + masked LM): the pipeline can feed at most {stats.padded_tokens / max(overhead, 1e-9):,.0f} tokens/s"
+    )
     print(f"ceiling          {plain:,.0f} tokens/s (plain forward to layer {args.layer}, {rows} x {width} tokens)")
-    print(f"ratio            {inside / plain:.2f} of the ceiling over the whole pipeline ({useful / plain:.2f} counting real tokens only)")
+    print(
+        f"ratio            {inside / plain:.2f} of the ceiling over the whole pipeline "
+        f"({useful / plain:.2f} counting real tokens only)"
+    )
 
 
 if __name__ == "__main__":

@@ -37,12 +37,14 @@ from n2g_kb.trie import Trie  # noqa: E402
 
 def prepare(workdir: Path, steps: int, n_layers: int) -> tuple[Path, Path]:
     gpt, mlm = workdir / f"gpt2-{n_layers}l-{steps}", workdir / "mlm"
-    if not (gpt / "model.safetensors").is_file():
+    if not (gpt / "trained").is_file():
         began = time.perf_counter()
         train_tiny_gpt2(gpt, steps=steps, n_layers=n_layers)
+        (gpt / "trained").write_text(f"{steps} steps\n")
         print(f"trained {gpt} in {time.perf_counter() - began:.0f} s")
-    if not (mlm / "model.safetensors").is_file():
+    if not (mlm / "trained").is_file():
         build_tiny_masked_lm(mlm, train_steps=300)
+        (mlm / "trained").write_text("300 steps\n")
     return gpt, mlm
 
 
@@ -59,7 +61,8 @@ def show_difference(result: NeuronResult, limit: int = 4) -> None:
     m = result.metrics
     print(
         f"\n  neuron L{result.layer}/{result.index}: N2G P/R/F1 {m['precision']:.2f}/{m['recall']:.2f}/{m['f1']:.2f}, "
-        f"token lookup {m['baseline_token_precision']:.2f}/{m['baseline_token_recall']:.2f}/{m['baseline_token_f1']:.2f}"
+        f"token lookup {m['baseline_token_precision']:.2f}/{m['baseline_token_recall']:.2f}/"
+        f"{m['baseline_token_f1']:.2f}"
     )
     top = sorted(result.firing_tokens.items(), key=lambda kv: -kv[1])[:8]
     print("    firing tokens:", ", ".join(f"{t!r} {a:.2f}" for t, a in top))
@@ -103,7 +106,10 @@ def main() -> None:
     rng = random.Random(args.seed)
     all_results: list[NeuronResult] = []
     print(f"model {gpt}: {model.n_layers} layers x {model.d_mlp} neurons; {args.neurons} sampled per layer")
-    header = f"{'layer':>5} {'n':>3}  {'N2G P':>6} {'R':>5} {'F1':>5}  {'token P':>7} {'R':>5} {'F1':>5}  {'bigram F1':>9}  {'dead/failed':>11}"
+    header = (
+        f"{'layer':>5} {'n':>3}  {'N2G P':>6} {'R':>5} {'F1':>5}  {'token P':>7} {'R':>5} {'F1':>5}  "
+        f"{'bigram F1':>9}  {'dead/failed':>11}"
+    )
     rows = [header]
     for layer in range(model.n_layers):
         neurons = sorted(rng.sample(range(model.d_mlp), args.neurons))

@@ -103,7 +103,9 @@ class N2GConfig:
         self._require(self.n_substitutes >= 0, "n_substitutes", "use 0 or more substitutes")
         self._require(0.0 <= self.substitute_min_prob < 1.0, "substitute_min_prob", "use a probability in [0, 1)")
         self._require(self.max_length >= 8, "max_length", "use at least 8 tokens")
-        self._require(self.batch_tokens >= self.max_length, "batch_tokens", "use a budget of at least max_length tokens")
+        self._require(
+            self.batch_tokens >= self.max_length, "batch_tokens", "use a budget of at least max_length tokens"
+        )
         self._require(self.max_batch_rows >= 1, "max_batch_rows", "use 1 or more rows")
         self._require(self.mlm_batch_size >= 1, "mlm_batch_size", "use 1 or more texts")
 

@@ -72,7 +72,7 @@ def example_ids(model: LoadedModel, examples: Sequence[Example], config: N2GConf
     return [ids[:limit] for ids in model.to_tokens_batch(texts, prepend_bos=config.prepend_bos)]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Sample:
     """One training example of one neuron on its way through the stages."""
 
@@ -86,9 +86,12 @@ class _Sample:
     importances: np.ndarray | None = None
     variants: list[Variant] = field(default_factory=list)
     variant_importances: list[np.ndarray] = field(default_factory=list)
+    saliency_request: SaliencyRequest | None = None
+    augment_request: AugmentRequest | None = None
+    variant_requests: list[SaliencyRequest] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Job:
     """One neuron."""
 
@@ -117,7 +120,7 @@ def extract_neurons(
     augmenter: Augmenter | None = None,
     progress: Progress | None = None,
     *,
-    neurons_per_batch: int | None = None,
+    neurons_per_batch: int | None = 128,
 ) -> list[NeuronResult]:
     """Extract a trie for each of `neurons` of `layer`; results in the order of `neurons`.
 
@@ -126,7 +129,8 @@ def extract_neurons(
     substitutes; when None, `config.augment_model` is loaded on the model's device, and
     when that is None too (or `n_substitutes` is 0) nothing is augmented.
     `progress(stage, done, total)` reports each stage; stage "neurons" counts finished
-    neurons. `neurons_per_batch` caps how many neurons share the model batches (None: all).
+    neurons. `neurons_per_batch` caps how many neurons share the model batches (None: all
+    at once); it bounds memory, since every stage holds all its sequences at once.
     """
     model.check_layer(layer)
     if augmenter is None and config.augment_model is not None and config.n_substitutes > 0:
@@ -176,7 +180,15 @@ def _new_job(
     return job
 
 
-def _live(samples: Sequence[_Sample]) -> list[_Sample]:
+def _each(samples: Sequence[_Sample], step: Callable[[_Sample], None]) -> list[_Sample]:
+    """Run `step` on every sample of a live neuron; a sample that raises fails its neuron
+    only. Returns the samples whose neuron is still live."""
+    for s in samples:
+        if s.job.ok:
+            try:
+                step(s)
+            except Exception as e:  # this neuron fails, the others carry on
+                s.job.fail(e)
     return [s for s in samples if s.job.ok]
 
 
@@ -200,53 +212,64 @@ def _run_stages(
     start = 1 if config.prepend_bos else 0
     batch = {"batch_tokens": config.batch_tokens, "max_batch_rows": config.max_batch_rows}
     mask_id = config.mask_token_id if config.mask_token_id is not None else model.mask_token_id
+    bos_text = model.to_str_tokens([model.bos_token_id])[0]
 
-    # 1. Prune.
+    # 1. Prune every training example of every neuron.
     samples = [s for job in jobs if job.ok for s in job.samples]
     pruned = prune_examples(model, layer, [PruneRequest(s.job.result.index, s.ids) for s in samples], config, progress)
     for s, p in zip(samples, pruned):
         s.pruned = p
     for job in jobs:
         job.samples = [s for s in job.samples if s.pruned is not None]
-    samples = [s for s in samples if s.pruned is not None]
+    samples = [s for s in samples if s.pruned is not None and s.job.ok]
 
-    # 2. Measure the pruned prompts and their importances.
+    # 2. Measure the pruned prompts, then their importances.
     bases = batched_neuron_activations(
         model, layer, [s.pruned.ids for s in samples], [s.job.result.index for s in samples], **batch
     )
-    requests = []
-    for s, base in zip(samples, bases):
+    base_of = {id(s): base for s, base in zip(samples, bases)}
+
+    def measured(s: _Sample) -> None:
         assert s.pruned is not None
+        base = base_of[id(s)]
         s.base = base
         s.normalised = base * s.pruned.scale / s.job.result.max_activation
         s.key = start + int(np.argmax(base[start:]))
         rows = _firing_rows(s.normalised, s.key, config.activation_threshold)
-        requests.append(SaliencyRequest(s.job.result.index, s.pruned.ids, base, rows))
+        s.saliency_request = SaliencyRequest(s.job.result.index, s.pruned.ids, base, rows)
+
+    samples = _each(samples, measured)
     matrices = saliency(
-        model, layer, requests, mask_token_id=mask_id, skip_first=config.prepend_bos, progress=progress, **batch
+        model,
+        layer,
+        [s.saliency_request for s in samples],
+        mask_token_id=mask_id,
+        skip_first=config.prepend_bos,
+        progress=progress,
+        **batch,
     )
     for s, matrix in zip(samples, matrices):
         s.importances = matrix
 
-    # 3. Augment, then measure the variants' importances.
-    samples = _live(samples)
+    # 3. Augment around the tokens important for the key token, then measure the
+    #    variants' importances.
     if augmenter is not None and config.n_substitutes > 0 and samples:
-        bos_text = model.to_str_tokens([model.bos_token_id])[0]
-        aug_requests = []
-        for s in samples:
-            assert s.pruned is not None and s.importances is not None
+        def important_tokens(s: _Sample) -> None:
+            assert s.pruned is not None and s.importances is not None and s.base is not None
             str_tokens = model.to_str_tokens(s.pruned.ids)
             important = [
                 str_tokens[k]
                 for k in range(start, s.key + 1)
                 if s.importances[s.key, k] >= config.aug_importance_threshold and str_tokens[k] != bos_text
             ]
-            aug_requests.append(AugmentRequest(s.job.result.index, s.pruned.ids, s.base, s.key, important))
+            s.augment_request = AugmentRequest(s.job.result.index, s.pruned.ids, s.base, s.key, important)
+
+        samples = _each(samples, important_tokens)
         variants = augment_prompts(
             model,
             layer,
             augmenter,
-            aug_requests,
+            [s.augment_request for s in samples],
             n_substitutes=config.n_substitutes,
             min_prob=config.substitute_min_prob,
             keep_threshold=config.augment_keep_threshold,
@@ -255,20 +278,22 @@ def _run_stages(
             progress=progress,
             **batch,
         )
-        var_requests = []
-        owners = []
-        for s, found in zip(samples, variants):
+        found_of = {id(s): found for s, found in zip(samples, variants)}
+
+        def variant_rows(s: _Sample) -> None:
             assert s.pruned is not None
-            s.variants = found
-            for v in found:
+            s.variants = found_of[id(s)]
+            for v in s.variants:
                 normalised = v.activations * s.pruned.scale / s.job.result.max_activation
                 rows = _firing_rows(normalised, None, config.activation_threshold)
-                var_requests.append(SaliencyRequest(s.job.result.index, v.ids, v.activations, rows))
-                owners.append(s)
+                s.variant_requests.append(SaliencyRequest(s.job.result.index, v.ids, v.activations, rows))
+
+        samples = _each(samples, variant_rows)
+        owners = [s for s in samples for _ in s.variant_requests]
         var_matrices = saliency(
             model,
             layer,
-            var_requests,
+            [r for s in samples for r in s.variant_requests],
             mask_token_id=mask_id,
             skip_first=config.prepend_bos,
             progress=progress,
@@ -279,14 +304,12 @@ def _run_stages(
             s.variant_importances.append(matrix)
 
     # 4. One trie per neuron, scored on its test examples.
-    done = 0
     live_jobs = [job for job in jobs if job.ok]
-    for job in live_jobs:
+    for done, job in enumerate(live_jobs, start=1):
         try:
             _finish(model, job, config)
         except Exception as e:  # this neuron fails, the others carry on
             job.fail(e)
-        done += 1
         if progress:
             progress("trie", done, len(live_jobs))
 
@@ -321,12 +344,8 @@ def _build_trie(model: LoadedModel, samples: Sequence[_Sample], config: N2GConfi
 
 
 def _finish(model: LoadedModel, job: _Job, config: N2GConfig) -> None:
-    result = job.result
     trie = _build_trie(model, job.samples, config)
-    scale = 1.0 / result.max_activation
-    result.trie_nodes = trie.to_rows()
-    result.firing_tokens = trie.firing_tokens()
-    result.context_tokens = trie.context_tokens()
+    scale = 1.0 / job.result.max_activation
     metrics = evaluate(
         trie,
         [e.tokens for e in job.train],
@@ -340,4 +359,6 @@ def _finish(model: LoadedModel, job: _Job, config: N2GConfig) -> None:
     metrics["n_test_examples"] = float(len(job.test))
     metrics["n_pruned_prompts"] = float(len(job.samples))
     metrics["n_variants"] = float(sum(len(s.variants) for s in job.samples))
-    result.metrics = metrics
+    rows, firing, context = trie.to_rows(), trie.firing_tokens(), trie.context_tokens()
+    job.result.trie_nodes, job.result.firing_tokens, job.result.context_tokens = rows, firing, context
+    job.result.metrics = metrics

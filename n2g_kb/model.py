@@ -65,8 +65,9 @@ class ActivationStats:
 
     `padded_tokens`: positions fed to the model (rows x width); `real_tokens`: the distinct
     sequences' own positions; `requested_tokens`: positions asked for before identical
-    sequences were merged; `rows`: sequences run; `seconds`: wall time spent in
-    `batched_neuron_activations` batches (forward, gather and copy to the CPU).
+    sequences were merged; `rows`: sequences run; `seconds`: wall time of the model calls
+    in `batched_neuron_activations` (forward, gather, and the copy back to the CPU, which
+    waits for the device), not counting the building of the padded batches.
     """
 
     forward_calls: int = 0
@@ -263,7 +264,6 @@ def batched_neuron_activations(
     order = np.argsort(-lengths, kind="stable")
     done = 0
     for lo, hi in _pack(lengths[order], batch_tokens, max_batch_rows):
-        began = time.perf_counter()
         members = order[lo:hi]
         width = int(lengths[members[0]])
         padded = np.full((len(members), width), model.pad_token_id, dtype=np.int64)
@@ -276,16 +276,17 @@ def batched_neuron_activations(
                 rows.append(b)
                 cols.append(int(neurons[i]))
                 requests.append(i)
+        began = time.perf_counter()
         acts = model.layer_activations(torch.from_numpy(padded), [layer])[layer]
         index_rows = torch.tensor(rows, device=acts.device)
         index_cols = torch.tensor(cols, device=acts.device)
         gathered = acts[index_rows, :, index_cols].float().cpu().numpy()
+        model.stats.seconds += time.perf_counter() - began
         row_lengths = lengths[members][rows]
         for r, i in enumerate(requests):
             results[i] = gathered[r, : row_lengths[r]]
         model.stats.real_tokens += int(lengths[members].sum())
         model.stats.rows += len(members)
-        model.stats.seconds += time.perf_counter() - began
         done += len(members)
         if on_batch is not None:
             on_batch(done, len(unique))

@@ -147,7 +147,13 @@ def train_tiny_gpt2(
 
     corpus = synthetic_corpus(n_sentences=n_sentences, seed=seed)
     directory = build_tiny_gpt2(
-        directory, n_layers=n_layers, d_model=d_model, d_mlp=d_mlp, n_ctx=max(128, seq_len + 1), seed=seed, corpus=corpus
+        directory,
+        n_layers=n_layers,
+        d_model=d_model,
+        d_mlp=d_mlp,
+        n_ctx=max(128, seq_len + 1),
+        seed=seed,
+        corpus=corpus,
     )
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model = GPT2LMHeadModel.from_pretrained(directory)
@@ -283,7 +289,7 @@ def _train_masked_lm(model, tokenizer, corpus: list[str], steps: int, batch_size
     for _ in range(steps):
         batch = tokenizer(rng.sample(sentences, batch_size), padding=True, return_tensors="pt")
         labels = batch["input_ids"].clone()
-        special = (labels == tokenizer.cls_token_id) | (labels == tokenizer.sep_token_id) | (labels == tokenizer.pad_token_id)
+        special = torch.isin(labels, torch.tensor([tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id]))
         chosen = (torch.rand(labels.shape) < 0.15) & ~special
         labels[~chosen] = -100
         inputs = batch["input_ids"].clone()

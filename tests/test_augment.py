@@ -137,7 +137,6 @@ def test_augmented_prompts_are_measured_and_split_into_positive_and_negative(
 def test_a_prompt_without_important_words_gets_no_variants(model: LoadedModel, augmenter: MaskedLMAugmenter) -> None:
     ids = model.to_tokens("The cat sat.", prepend_bos=True)
     request = AugmentRequest(1, ids, single(model, ids, 1), 3, important=[".", " "])
-    found = augment_prompts(
-        model, LAYER, augmenter, [request], n_substitutes=5, min_prob=1e-5, keep_threshold=0.5, prepend_bos=True, max_length=64
-    )
+    options = {"n_substitutes": 5, "min_prob": 1e-5, "keep_threshold": 0.5, "prepend_bos": True, "max_length": 64}
+    found = augment_prompts(model, LAYER, augmenter, [request], **options)
     assert found == [[]]

@@ -86,7 +86,8 @@ def test_examples_that_carry_a_split_keep_it_and_extra_examples_are_left_out() -
 
 def test_example_text_is_retokenised_with_one_bos(model: LoadedModel) -> None:
     tokens = model.to_str_tokens(model.to_tokens("Alice went to Paris."))
-    [with_bos, without] = example_ids(model, [Example(["<|endoftext|>", *tokens], [0.0] * (len(tokens) + 1))] * 2, CONFIG)
+    given = [Example(["<|endoftext|>", *tokens], [0.0] * (len(tokens) + 1)), Example(tokens, [0.0] * len(tokens))]
+    [with_bos, without] = example_ids(model, given, CONFIG)
     assert with_bos == model.to_tokens("Alice went to Paris.", prepend_bos=True) == without
 
 
@@ -166,9 +167,10 @@ def test_a_neuron_without_examples_fails_with_what_to_do_and_the_others_carry_on
 def test_progress_is_reported_for_every_stage(model, mined, augmenter) -> None:
     examples, maxima = mined
     seen: dict[str, tuple[int, int]] = {}
-    extract_neurons(
-        model, LAYER, [0, 3], examples, maxima, CONFIG, augmenter=augmenter, progress=lambda s, d, t: seen.update({s: (d, t)})
-    )
+    def record(stage: str, done: int, total: int) -> None:
+        seen[stage] = (done, total)
+
+    extract_neurons(model, LAYER, [0, 3], examples, maxima, CONFIG, augmenter=augmenter, progress=record)
     assert {"prune", "saliency", "augment", "saliency-augmented", "trie", "neurons"} <= set(seen)
     assert seen["neurons"] == (2, 2) and seen["trie"] == (2, 2)
     assert all(done == total for done, total in seen.values())

@@ -65,7 +65,8 @@ def test_the_importance_matrix_is_one_minus_the_activation_ratio() -> None:
 def test_saliency_equals_the_formula_computed_with_explicit_masked_forwards(model: LoadedModel, neuron: int) -> None:
     ids = model.to_tokens("Mr. Smith paid $12 for the box in Paris.", prepend_bos=True)
     base = single(model, ids, neuron)
-    [matrix] = saliency(model, LAYER, [SaliencyRequest(neuron, ids, base)], mask_token_id=model.mask_token_id, skip_first=True)
+    request = SaliencyRequest(neuron, ids, base)
+    [matrix] = saliency(model, LAYER, [request], mask_token_id=model.mask_token_id, skip_first=True)
     expected = by_hand(model, ids, neuron)
     lower = np.tril(np.ones_like(expected, dtype=bool))
     np.testing.assert_allclose(matrix[lower], expected[lower], rtol=1e-4, atol=1e-4)
@@ -77,7 +78,8 @@ def test_rows_limit_the_work_to_the_positions_asked_for(model: LoadedModel) -> N
     ids = model.to_tokens("Alice and Bob ate grapes in Rome. The dog slept.", prepend_bos=True)
     neuron = 42
     base = single(model, ids, neuron)
-    [full] = saliency(model, LAYER, [SaliencyRequest(neuron, ids, base)], mask_token_id=model.mask_token_id, skip_first=True)
+    request = SaliencyRequest(neuron, ids, base)
+    [full] = saliency(model, LAYER, [request], mask_token_id=model.mask_token_id, skip_first=True)
     model.stats.reset()
     [partial] = saliency(
         model, LAYER, [SaliencyRequest(neuron, ids, base, rows=5)], mask_token_id=model.mask_token_id, skip_first=True

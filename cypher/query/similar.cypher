@@ -26,12 +26,15 @@ MATCH (a:Neuron)
 WHERE ($model IS NULL OR a.model = $model)
   AND ($layer IS NULL OR a.layer = $layer)
   AND ($neuron IS NULL OR a.index = $neuron)
+WITH a, COUNT { (a)-[:FIRES_ON|CONTEXT]->() } AS a_tokens
 MATCH (a)-[ra:FIRES_ON|CONTEXT]->(:Token)<-[rb:FIRES_ON|CONTEXT]-(b:Neuron)
 WHERE type(ra) = type(rb) AND b.model = a.model AND b <> a
   AND (NOT $cross_layer_only OR b.layer <> a.layer)
   AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
        OR [a.layer, a.index] < [b.layer, b.index])
-WITH a, b, count(*) AS shared, count(CASE type(ra) WHEN 'FIRES_ON' THEN 1 END) AS firing_shared
+WITH a, a_tokens, b, count(*) AS shared, count(CASE type(ra) WHEN 'FIRES_ON' THEN 1 END) AS firing_shared
+// the union holds at least a's tokens, so a pair below this bound cannot reach the threshold
+WHERE shared >= $threshold * a_tokens
 WITH a, b, shared, firing_shared,
      COUNT { (a)-[:FIRES_ON]->() } + COUNT { (b)-[:FIRES_ON]->() } - firing_shared AS firing_union,
      COUNT { (a)-[:CONTEXT]->() } + COUNT { (b)-[:CONTEXT]->() } - (shared - firing_shared) AS context_union

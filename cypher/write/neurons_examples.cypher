@@ -4,6 +4,7 @@
 // the split), pos (within the neuron), tokens, activations).
 UNWIND $examples AS row
 MATCH (n:Neuron {model: $model, layer: row.layer, index: row.neuron})
+USING INDEX n:Neuron(model, layer, index)
 CREATE (e:Example {model: $model, layer: row.layer, neuron: row.neuron, split: row.split, idx: row.idx, pos: row.pos,
                    tokens: row.tokens, activations: row.activations})
 CREATE (n)-[:HAS_EXAMPLE]->(e)

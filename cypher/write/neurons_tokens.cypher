@@ -5,6 +5,7 @@
 CALL () {
   UNWIND $firing AS row
   MATCH (n:Neuron {model: $model, layer: row.layer, index: row.index})
+  USING INDEX n:Neuron(model, layer, index)
   MERGE (tok:Token {text: row.token})
   CREATE (n)-[:FIRES_ON {activation: row.activation}]->(tok)
   RETURN count(*) AS fires
@@ -12,6 +13,7 @@ CALL () {
 CALL () {
   UNWIND $context AS row
   MATCH (n:Neuron {model: $model, layer: row.layer, index: row.index})
+  USING INDEX n:Neuron(model, layer, index)
   MERGE (tok:Token {text: row.token})
   CREATE (n)-[:CONTEXT {importance: row.importance}]->(tok)
   RETURN count(*) AS contexts

@@ -10,11 +10,13 @@ WITH t, row
 CALL (t, row) {
   WITH t, row WHERE row.parent IS NULL
   MATCH (n:Neuron {model: $model, layer: row.layer, index: row.neuron})
+  USING INDEX n:Neuron(model, layer, index)
   CREATE (n)-[:HAS_TRIE]->(t)
 }
 CALL (t, row) {
   WITH t, row WHERE row.parent IS NOT NULL
   MATCH (p:TrieNode {model: $model, layer: row.layer, neuron: row.neuron, id: row.parent})
+  USING INDEX p:TrieNode(model, layer, neuron, id)
   CREATE (p)-[:NEXT]->(t)
 }
 RETURN count(t) AS nodes
