@@ -46,7 +46,7 @@ TokenizerOpt = Annotated[
     str | None,
     typer.Option(
         "--tokenizer",
-        help="HuggingFace tokenizer (hub name or local directory); default: the one recorded for the model, else its name.",
+        help="HuggingFace tokenizer (hub name or local directory); default: the model's recorded tokenizer or source.",
     ),
 ]
 TokensOpt = Annotated[

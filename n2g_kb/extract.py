@@ -29,7 +29,7 @@ import numpy as np
 from n2g_kb.augment import AugmentRequest, Augmenter, Variant, augment_prompts, load_augmenter
 from n2g_kb.config import N2GConfig
 from n2g_kb.errors import SelectionError
-from n2g_kb.metrics import evaluate
+from n2g_kb.metrics import score_examples
 from n2g_kb.model import LoadedModel, batched_neuron_activations
 from n2g_kb.prune import PruneRequest, Pruned, prune_examples
 from n2g_kb.results import Example, NeuronResult
@@ -59,17 +59,29 @@ def split_examples(examples: Sequence[Example], config: N2GConfig) -> tuple[list
 
 
 def example_ids(model: LoadedModel, examples: Sequence[Example], config: N2GConfig) -> list[list[int]]:
-    """Token ids of each example's text (leading BOS tokens dropped, BOS prepended per config),
-    cut to `max_length` and the model's context."""
+    """Token ids of each example (its mined `ids` when present, else its re-tokenised text;
+    leading BOS tokens dropped, BOS prepended per config), cut to `max_length` and the
+    model's context."""
     bos_text = model.to_str_tokens([model.bos_token_id])[0]
-    texts = []
-    for example in examples:
+    limit = min(config.max_length, model.n_ctx)
+    out: list[list[int] | None] = []
+    texts, missing = [], []
+    for i, example in enumerate(examples):
+        if example.ids is not None:  # exact ids from mining: no re-tokenisation
+            ids = list(example.ids)
+            while ids and ids[0] == model.bos_token_id:
+                ids.pop(0)
+            out.append(([model.bos_token_id] if config.prepend_bos else []) + ids)
+            continue
         tokens = list(example.tokens)
         while tokens and tokens[0] == bos_text:
             tokens.pop(0)
         texts.append("".join(tokens))
-    limit = min(config.max_length, model.n_ctx)
-    return [ids[:limit] for ids in model.to_tokens_batch(texts, prepend_bos=config.prepend_bos)]
+        missing.append(i)
+        out.append(None)
+    for i, ids in zip(missing, model.to_tokens_batch(texts, prepend_bos=config.prepend_bos), strict=True):
+        out[i] = ids
+    return [ids[:limit] for ids in out if ids is not None]
 
 
 @dataclass(eq=False)
@@ -345,18 +357,14 @@ def _build_trie(model: LoadedModel, samples: Sequence[_Sample], config: N2GConfi
 
 def _finish(model: LoadedModel, job: _Job, config: N2GConfig) -> None:
     trie = _build_trie(model, job.samples, config)
-    scale = 1.0 / job.result.max_activation
-    metrics = evaluate(
+    metrics = score_examples(
         trie,
-        [e.tokens for e in job.train],
-        [[a * scale for a in e.activations] for e in job.train],
-        [e.tokens for e in job.test],
-        [[a * scale for a in e.activations] for e in job.test],
+        job.train,
+        job.test,
+        job.result.max_activation,
         threshold=config.fire_threshold,
         ngram_context=config.ngram_context,
     )
-    metrics["n_train_examples"] = float(len(job.train))
-    metrics["n_test_examples"] = float(len(job.test))
     metrics["n_pruned_prompts"] = float(len(job.samples))
     metrics["n_variants"] = float(sum(len(s.variants) for s in job.samples))
     rows, firing, context = trie.to_rows(), trie.firing_tokens(), trie.context_tokens()

@@ -32,7 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from n2g_kb.results import Example
 
 Activations = Sequence[Sequence[float]]
 Tokens = Sequence[Sequence[str]]
@@ -200,3 +203,40 @@ def evaluate(
         },
         threshold=threshold,
     )
+
+
+def normalise(activations: Sequence[float], max_activation: float) -> list[float]:
+    """Raw activations divided by the neuron's max activation, computed exactly as
+    extraction does (multiplying by ``1 / max``) so the figures match to the last bit."""
+    scale = 1.0 / max_activation
+    return [a * scale for a in activations]
+
+
+def score_examples(
+    predictor: Predictor,
+    train: Sequence[Example],
+    test: Sequence[Example],
+    max_activation: float,
+    *,
+    threshold: float = 0.5,
+    ngram_context: int = 1,
+) -> dict[str, float]:
+    """Figures of `predictor` (a `Trie`) on the `test` examples next to the token-lookup
+    and n-gram baselines fitted on `train`; activations are raw and normalised here.
+
+    Keys as `n2g_kb.metrics.metrics_dict` (precision, recall, f1, support, nonfiring_*,
+    baseline_token_*, baseline_ngram_*) plus n_train_examples and n_test_examples.
+    This is the computation behind `NeuronResult.metrics` at extraction.
+    """
+    metrics = evaluate(
+        predictor,
+        [e.tokens for e in train],
+        [normalise(e.activations, max_activation) for e in train],
+        [e.tokens for e in test],
+        [normalise(e.activations, max_activation) for e in test],
+        threshold=threshold,
+        ngram_context=ngram_context,
+    )
+    metrics["n_train_examples"] = float(len(train))
+    metrics["n_test_examples"] = float(len(test))
+    return metrics

@@ -133,7 +133,7 @@ class MinedExamples:
             length = int(self.lengths[w])
             ids = self.windows[w, self.first : length].tolist()
             acts = mined.activations[row, r, self.first : length].tolist()
-            out.append(Example(tokens=to_str_tokens(ids), activations=acts))
+            out.append(Example(tokens=to_str_tokens(ids), activations=acts, ids=ids))
         return out
 
     # -- checkpoint ---------------------------------------------------------------------

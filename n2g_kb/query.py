@@ -64,8 +64,9 @@ METRICS: tuple[str, ...] = (
 _BASELINE_METRIC = re.compile(r"^baseline_[a-z0-9]+_(nonfiring_)?(precision|recall|f1|support)$")
 
 QUERY_FOLDER = "query"
-TOKENIZER_PROPERTIES = ("tokenizer", "name_or_path", "path")
-"""Model node properties naming the tokenizer, in order of preference (else the model name)."""
+TOKENIZER_PROPERTIES = ("tokenizer", "source", "name_or_path", "path")
+"""Model node properties naming the tokenizer, in order of preference (else the model name);
+`source` is the hub name or directory the ingest loaded the model from."""
 
 
 # ----------------------------------------------------------------------------- plumbing

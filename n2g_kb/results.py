@@ -20,17 +20,23 @@ class Example:
 
     `tokens` are the model's token strings exactly as decoded (GPT-2 byte-level text such
     as " Paris"), `activations` are raw (not normalised) activations, one per token.
+    `ids` are the token ids when known (from mining): extraction then reruns exactly these
+    ids instead of re-tokenising the joined text, which can differ at byte-level splits.
+    Examples read back from Neo4j carry no ids (evaluation needs only the strings).
     """
 
     tokens: list[str]
     activations: list[float]
     split: Split = "train"
+    ids: list[int] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.tokens) != len(self.activations):
             raise ValueError(
                 f"example has {len(self.tokens)} tokens but {len(self.activations)} activations"
             )
+        if self.ids is not None and len(self.ids) != len(self.tokens):
+            raise ValueError(f"example has {len(self.tokens)} tokens but {len(self.ids)} token ids")
 
 
 @dataclass
