@@ -224,8 +224,8 @@ def ingest(
 ) -> None:
     """Mine top examples, extract every chosen neuron's N2G graph and write it to Neo4j.
 
-    Resumable: run the same command again after an interruption and it continues where it
-    stopped; neurons already stored are skipped unless --force.
+    Resumable: run the same command again after an interruption and it continues where
+    it stopped; neurons already stored are skipped unless --force.
     """
     with cli_errors():
         options = IngestOptions(

@@ -12,3 +12,4 @@ CREATE INDEX trie_node_neuron IF NOT EXISTS FOR (t:TrieNode) ON (t.model, t.laye
 CREATE INDEX example_neuron IF NOT EXISTS FOR (e:Example) ON (e.model, e.layer, e.neuron);
 CREATE INDEX neuron_layer IF NOT EXISTS FOR (n:Neuron) ON (n.model, n.layer);
 CREATE INDEX neuron_f1 IF NOT EXISTS FOR (n:Neuron) ON (n.f1);
+CREATE INDEX trie_node_token_depth IF NOT EXISTS FOR (t:TrieNode) ON (t.token, t.depth);

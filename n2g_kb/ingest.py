@@ -205,6 +205,13 @@ def run_key(options: IngestOptions, corpus: CorpusSource, layers: Sequence[int],
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def model_source(model: str) -> str:
+    """Where the model can be loaded from again: an HF name as given, a local checkpoint
+    directory as an absolute path (so `fire` and `evaluate --corpus` work from anywhere)."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.is_dir() else model
+
+
 def run_id_for(model_name: str, key: str) -> str:
     return f"ingest-{model_name}-{key[:12]}"
 
@@ -393,7 +400,7 @@ class _Ingest:
         self.checkpoint = self.runs_dir / _safe_dir_name(self.run_id) / "mined.pt"
         self.store.upsert_model(
             self.name,
-            source=options.model,
+            source=model_source(options.model),
             hook=model.hook_template,
             n_layers=model.n_layers,
             d_mlp=model.d_mlp,
@@ -415,7 +422,7 @@ class _Ingest:
         self.store.start_run(
             self.run_id,
             self.name,
-            model_source=options.model,
+            model_source=model_source(options.model),
             run_key=self.key,
             layers=self.layers,
             neurons=format_ranges(self.neurons),
