@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import neo4j
 from neo4j import GraphDatabase
@@ -17,6 +18,9 @@ from neo4j import exceptions as nx
 
 from n2g_kb.errors import DatabaseError
 from n2g_kb.settings import ConnectionSettings, LocalServerSettings
+
+if TYPE_CHECKING:
+    from n2g_kb.store import Store
 
 
 def _hint(settings: ConnectionSettings) -> str:
@@ -99,3 +103,23 @@ def open_driver(
         yield driver, resolved
     finally:
         driver.close()
+
+
+@contextlib.contextmanager
+def open_store(
+    settings: ConnectionSettings | None = None, on_status: Callable[[str], None] | None = None
+) -> Iterator[Store]:
+    """A `Store` on the configured Neo4j (NEO4J_* variables, else the managed local one).
+
+    For notebooks and scripts::
+
+        from n2g_kb.db import open_store
+        from n2g_kb import query
+        with open_store() as store:
+            df = query.in_context(store, " Paris", " in")
+    """
+    from n2g_kb.settings import resolve
+    from n2g_kb.store import Store
+
+    with open_driver(settings or resolve(), on_status=on_status) as (driver, resolved):
+        yield Store(driver, resolved.database, settings=resolved)
