@@ -32,7 +32,6 @@ from typing import Any
 from n2g_kb import query
 from n2g_kb.fixtures import Pattern, trie_from_patterns
 from n2g_kb.results import NeuronResult
-from n2g_kb.store import neuron_params
 from n2g_kb.trie import IGNORE
 
 MODEL = "bench-synthetic"
@@ -108,22 +107,9 @@ def synthetic_batches(target_nodes: int, seed: int, batch_nodes: int) -> Iterato
 
 
 def write_batch(store, batch: list[NeuronResult]) -> None:
-    """Writes new neurons with the ingest's own statements (write/neurons_upsert, _trie,
-    _tokens), each sent only its own parameters, one transaction per statement (faster
-    than `Store.write_neurons`, which is atomic per batch; a bench needs no atomicity)."""
-    params = neuron_params(MODEL, batch)
-    store.write("write/neurons_upsert", model=MODEL, run_id=None, neurons=params["neurons"])
-    store.write("write/neurons_trie", model=MODEL, nodes=params["nodes"])
-    store.write("write/neurons_tokens", model=MODEL, firing=params["firing"], context=params["context"])
-
-
-def clear_partial_build(store) -> None:
-    """Removes the graphs of an interrupted build (no marker), so trie nodes are not duplicated."""
-    for layer in range(N_LAYERS):
-        indices = sorted(store.neuron_status(MODEL, layer))
-        for start in range(0, len(indices), 200):
-            chunk = [{"layer": layer, "index": i} for i in indices[start : start + 200]]
-            store.write("write/neurons_delete", model=MODEL, neurons=chunk)
+    """Writes neurons with the ingest's own write (one transaction per batch). A rebuild
+    after an interrupted build rewrites the same neurons (same seed), replacing them."""
+    store.write_neurons(MODEL, batch)
 
 
 def build(store, target_nodes: int, seed: int, batch_nodes: int) -> dict[str, Any]:
@@ -134,7 +120,6 @@ def build(store, target_nodes: int, seed: int, batch_nodes: int) -> dict[str, An
         return props
     print(f"Building a synthetic knowledge base of >= {target_nodes:,} trie nodes (model {MODEL!r}, seed {seed}) ...")
     store.init_schema()
-    clear_partial_build(store)
     store.upsert_model(MODEL, n_layers=N_LAYERS, d_mlp=4096, hook="synthetic")
     start = time.perf_counter()
     nodes = neurons = 0

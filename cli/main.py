@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
+
+# Library chatter (hub retries, weight-loading notes) would bury the one-line errors and
+# the progress bars; the user can still ask for it by setting these variables.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_VERBOSITY", "error")
+os.environ.setdefault("DATASETS_VERBOSITY", "error")
 
 from cli import db, evaluate, ingest, search
 

@@ -12,7 +12,7 @@ graph or fully the new one, never half of each, and re-ingesting never duplicate
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import neo4j
@@ -23,17 +23,6 @@ from n2g_kb.errors import DatabaseError, NotFoundError
 from n2g_kb.results import Example, NeuronResult
 from n2g_kb.settings import ConnectionSettings
 
-# The statements of one neuron write, in order, each with the parameters it reads (sending
-# each only its own keys halves the time the server spends decoding parameters).
-_WRITE_STEPS = (
-    ("write/neurons_delete", ("model", "neurons")),
-    ("write/neurons_upsert", ("model", "run_id", "neurons")),
-    ("write/neurons_trie", ("model", "nodes")),
-    ("write/neurons_tokens", ("model", "firing", "context")),
-    ("write/neurons_examples", ("model", "examples")),
-)
-
-
 def _finite(x: Any) -> Any:
     """Neo4j stores NaN fine but JSON and comparisons do not; keep None for missing values."""
     if isinstance(x, float) and x != x:
@@ -42,9 +31,25 @@ def _finite(x: Any) -> Any:
 
 
 def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]:
-    """The parameters of the write/neurons_* statements for a batch of results (pure)."""
-    neurons, nodes, firing, context, examples = [], [], [], [], []
+    """The parameters of write/neurons for a batch of results (pure)."""
+    neurons = []
     for r in results:
+        position = {row["id"]: i for i, row in enumerate(r.trie_nodes)}
+        nodes = [{**row, "parent_pos": position.get(row.get("parent"))} for row in r.trie_nodes]
+        counters: dict[str, int] = {}
+        examples = []
+        for pos, ex in enumerate(r.examples):
+            idx = counters.get(ex.split, 0)
+            counters[ex.split] = idx + 1
+            examples.append(
+                {
+                    "split": ex.split,
+                    "idx": idx,
+                    "pos": pos,
+                    "tokens": list(ex.tokens),
+                    "activations": [float(a) for a in ex.activations],
+                }
+            )
         neurons.append(
             {
                 "layer": r.layer,
@@ -54,28 +59,13 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
                 "error": r.error,
                 "n_trie_nodes": len(r.trie_nodes),
                 "metrics": {k: _finite(float(v)) for k, v in r.metrics.items()},
+                "nodes": nodes,
+                "firing": [{"token": t, "activation": float(a)} for t, a in r.firing_tokens.items()],
+                "context": [{"token": t, "importance": float(i)} for t, i in r.context_tokens.items()],
+                "examples": examples,
             }
         )
-        for row in r.trie_nodes:
-            nodes.append({**row, "layer": r.layer, "neuron": r.index})
-        firing += [{"layer": r.layer, "index": r.index, "token": t, "activation": float(a)} for t, a in r.firing_tokens.items()]
-        context += [{"layer": r.layer, "index": r.index, "token": t, "importance": float(i)} for t, i in r.context_tokens.items()]
-        counters: dict[str, int] = {}
-        for pos, ex in enumerate(r.examples):
-            idx = counters.get(ex.split, 0)
-            counters[ex.split] = idx + 1
-            examples.append(
-                {
-                    "layer": r.layer,
-                    "neuron": r.index,
-                    "split": ex.split,
-                    "idx": idx,
-                    "pos": pos,
-                    "tokens": list(ex.tokens),
-                    "activations": [float(a) for a in ex.activations],
-                }
-            )
-    return {"model": model, "neurons": neurons, "nodes": nodes, "firing": firing, "context": context, "examples": examples}
+    return {"model": model, "neurons": neurons}
 
 
 class Store:
@@ -112,17 +102,6 @@ class Store:
         except (nx.Neo4jError, nx.DriverError, OSError) as e:
             raise self._wrap(e) from e
         return [r.data() for r in records]
-
-    def _run_statements(self, steps: Iterable[tuple[str, Sequence[str]]], params: dict[str, Any]) -> None:
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            for name, keys in steps:
-                tx.run(cypher.load(name), {k: params[k] for k in keys}).consume()
-
-        try:
-            with self.driver.session(database=self.database) as session:
-                session.execute_write(work)
-        except (nx.Neo4jError, nx.DriverError, OSError) as e:
-            raise self._wrap(e) from e
 
     # -- schema and housekeeping ---------------------------------------------------------
     def init_schema(self) -> None:
@@ -177,7 +156,16 @@ class Store:
         self.ensure_schema()
         params = neuron_params(model, results)
         params["run_id"] = run_id
-        self._run_statements(_WRITE_STEPS, params)
+        query = cypher.load("write/neurons")
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            tx.run(query, params).consume()
+
+        try:
+            with self.driver.session(database=self.database) as session:
+                session.execute_write(work)
+        except (nx.Neo4jError, nx.DriverError, OSError) as e:
+            raise self._wrap(e) from e
 
     # -- reading -------------------------------------------------------------------------
     def neuron_status(self, model: str, layer: int) -> dict[int, str]:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from n2g_kb.errors import N2GKBError
@@ -54,6 +55,7 @@ class TrieRowsError(N2GKBError, ValueError):
     """Stored trie rows do not describe one well-formed trie."""
 
 
+@lru_cache(maxsize=1 << 16)
 def normalise_token(token: str) -> str:
     """Normalise a token the way the reference N2G does.
 

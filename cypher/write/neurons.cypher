@@ -1,0 +1,88 @@
+// Writes a batch of neurons, replacing each one's previous graph, in ONE statement (the
+// store runs it in one transaction, so every neuron lands whole or not at all).
+// Each Neuron is found with MERGE (a unique-index seek) and everything else hangs off
+// it, so no step depends on the planner choosing an index for a MATCH.
+// Parameters: $model, $run_id (may be null), $neurons: list of maps with
+//   layer, index, max_activation, status, error, n_trie_nodes, metrics (map of floats),
+//   nodes    (trie rows: id, parent, parent_pos (position of the parent in nodes; null
+//             for the root), kind, token, depth, activation, importance, end_activation),
+//   firing   (token, activation), context (token, importance),
+//   examples (split, idx, pos, tokens, activations).
+MERGE (m:Model {name: $model})
+WITH m
+UNWIND $neurons AS row
+MERGE (n:Neuron {model: $model, layer: row.layer, index: row.index})
+WITH m, n, row
+// 1. forget the previous graph
+CALL (n) {
+  MATCH (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index})
+  DETACH DELETE t
+}
+CALL (n) {
+  MATCH (e:Example {model: n.model, layer: n.layer, neuron: n.index})
+  DETACH DELETE e
+}
+CALL (n) {
+  MATCH (n)-[r:FIRES_ON|CONTEXT]->()
+  DELETE r
+}
+CALL (n) {
+  MATCH (:Run)-[r:PRODUCED]->(n)
+  DELETE r
+}
+// 2. the neuron's own properties
+SET n.max_activation = row.max_activation,
+    n.status = row.status,
+    n.error = row.error,
+    n.n_trie_nodes = row.n_trie_nodes,
+    n.run_id = $run_id,
+    n.updated_at = datetime()
+SET n += row.metrics
+MERGE (m)-[:HAS_NEURON]->(n)
+WITH n, row
+// 3. the trie: nodes, then Neuron-[:HAS_TRIE]->root and parent-[:NEXT]->child
+//    (a child is one token further back in the text), by position in the list
+CALL (n, row) {
+  UNWIND row.nodes AS node
+  CREATE (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index, id: node.id})
+  SET t.parent = node.parent, t.kind = node.kind, t.token = node.token, t.depth = node.depth,
+      t.activation = node.activation, t.importance = node.importance, t.end_activation = node.end_activation
+  RETURN collect(t) AS created
+}
+CALL (n, row, created) {
+  UNWIND range(0, size(created) - 1) AS i
+  WITH n, created, i, row.nodes[i].parent_pos AS parent
+  CALL (n, created, i, parent) {
+    WITH n, created[i] AS root WHERE parent IS NULL
+    CREATE (n)-[:HAS_TRIE]->(root)
+  }
+  CALL (created, i, parent) {
+    WITH created[parent] AS p, created[i] AS c WHERE parent IS NOT NULL
+    CREATE (p)-[:NEXT]->(c)
+  }
+}
+// 4. summary edges to shared Token nodes
+CALL (n, row) {
+  UNWIND row.firing AS f
+  MERGE (tok:Token {text: f.token})
+  CREATE (n)-[:FIRES_ON {activation: f.activation}]->(tok)
+}
+CALL (n, row) {
+  UNWIND row.context AS c
+  MERGE (tok:Token {text: c.token})
+  CREATE (n)-[:CONTEXT {importance: c.importance}]->(tok)
+}
+// 5. examples (raw token strings and raw activations), for evaluation from the database
+CALL (n, row) {
+  UNWIND row.examples AS e
+  CREATE (x:Example {model: n.model, layer: n.layer, neuron: n.index, split: e.split, idx: e.idx, pos: e.pos,
+                     tokens: e.tokens, activations: e.activations})
+  CREATE (n)-[:HAS_EXAMPLE]->(x)
+}
+// 6. provenance
+CALL (n) {
+  OPTIONAL MATCH (r:Run {id: $run_id})
+  WITH n, r WHERE r IS NOT NULL
+  MERGE (r)-[:PRODUCED]->(n)
+}
+RETURN count(n) AS neurons
