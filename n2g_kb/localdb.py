@@ -24,6 +24,7 @@ import secrets
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import tempfile
 import time
@@ -264,7 +265,8 @@ class LocalNeo4j:
                 f"The managed Neo4j in {self.home} has users but its password file is missing; "
                 f"restore {self.password_file} or point N2GKB_DATA_DIR at a fresh directory"
             )
-        password = secrets.token_urlsafe(18)
+        # Letters and digits only: a leading '-' would read as an option to the admin tool.
+        password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))
         env = dict(os.environ, NEO4J_HOME=str(self.home), NEO4J_CONF=str(self.home / "conf"))
         proc = subprocess.run(
             [java, "-cp", self._classpath(), ADMIN_TOOL, "dbms", "set-initial-password", password],
