@@ -98,6 +98,12 @@ def find_java() -> str:
     )
 
 
+def new_password(length: int = 24) -> str:
+    """A random password of letters and digits only: one starting with '-' would be read
+    as an option by Neo4j's admin tool."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -265,8 +271,7 @@ class LocalNeo4j:
                 f"The managed Neo4j in {self.home} has users but its password file is missing; "
                 f"restore {self.password_file} or point N2GKB_DATA_DIR at a fresh directory"
             )
-        # Letters and digits only: a leading '-' would read as an option to the admin tool.
-        password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))
+        password = new_password()
         env = dict(os.environ, NEO4J_HOME=str(self.home), NEO4J_CONF=str(self.home / "conf"))
         proc = subprocess.run(
             [java, "-cp", self._classpath(), ADMIN_TOOL, "dbms", "set-initial-password", password],

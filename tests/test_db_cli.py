@@ -178,3 +178,11 @@ def test_missing_maven_on_a_cold_cache_says_what_to_install(tmp_path, monkeypatc
 def test_the_default_cache_is_per_user_and_overridable(monkeypatch, tmp_path):
     monkeypatch.setenv("N2GKB_CACHE_DIR", str(tmp_path / "c"))
     assert cache_dir() == tmp_path / "c"
+
+
+def test_generated_passwords_are_letters_and_digits_so_the_admin_tool_takes_them():
+    from n2g_kb.localdb import new_password
+
+    passwords = [new_password() for _ in range(2000)]
+    assert all(p.isalnum() and p.isascii() and len(p) == 24 for p in passwords)
+    assert len(set(passwords)) == len(passwords)
