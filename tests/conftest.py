@@ -81,3 +81,17 @@ def cli_env(neo4j_settings: ConnectionSettings, store) -> dict[str, str]:
         "NEO4J_PASSWORD": neo4j_settings.password or "",
         "NEO4J_DATABASE": neo4j_settings.database,
     }
+
+
+@pytest.fixture(scope="module")
+def kb(neo4j_driver, neo4j_settings: ConnectionSettings):
+    """The fixture knowledge base (n2g_kb.fixtures), written once per test module on an
+    emptied database; tests using it only read."""
+    from n2g_kb.fixtures import write_fixture
+    from n2g_kb.store import Store
+
+    s = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
+    s.clear()
+    s.init_schema()
+    write_fixture(s)
+    return s

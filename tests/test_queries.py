@@ -14,9 +14,8 @@ import re
 import pytest
 
 from n2g_kb import cypher
-from n2g_kb.fixtures import FIXTURE_MODEL, FIXTURE_NEURONS, INJECTION, OTHER_MODEL, fixture_results, fixture_tries, write_fixture
+from n2g_kb.fixtures import FIXTURE_MODEL, FIXTURE_NEURONS, INJECTION, OTHER_MODEL, fixture_results, fixture_tries
 from n2g_kb.query import query_names, query_parameters
-from n2g_kb.store import Store
 from n2g_kb.trie import IGNORE, Trie
 
 M, B = FIXTURE_MODEL, OTHER_MODEL
@@ -38,16 +37,6 @@ COVERED = {
     "query/models",
     "query/neuron_graph",
 }
-
-
-@pytest.fixture(scope="module")
-def kb(neo4j_driver, neo4j_settings) -> Store:
-    """The fixture knowledge base, written once for this module (tests here only read)."""
-    store = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
-    store.clear()
-    store.init_schema()
-    write_fixture(store)
-    return store
 
 
 def keys(rows, *fields: str) -> set[tuple]:

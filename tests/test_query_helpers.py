@@ -11,21 +11,10 @@ import pytest
 
 from n2g_kb import cypher, query
 from n2g_kb.errors import ConfigError, ModelError, NotFoundError
-from n2g_kb.fixtures import FIXTURE_MODEL, INJECTION, OTHER_MODEL, OTHER_TOKENIZER, fixture_tries, write_fixture
-from n2g_kb.store import Store
+from n2g_kb.fixtures import FIXTURE_MODEL, INJECTION, OTHER_MODEL, OTHER_TOKENIZER, fixture_tries
 from n2g_kb.trie import IGNORE, Trie
 
 M, B = FIXTURE_MODEL, OTHER_MODEL
-
-
-@pytest.fixture(scope="module")
-def kb(neo4j_driver, neo4j_settings) -> Store:
-    """The fixture knowledge base, written once for this module (tests here only read)."""
-    store = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
-    store.clear()
-    store.init_schema()
-    write_fixture(store)
-    return store
 
 
 def keys(frame: pd.DataFrame) -> set[tuple]:

@@ -14,21 +14,10 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from n2g_kb import query
-from n2g_kb.fixtures import FIXTURE_MODEL, INJECTION, OTHER_MODEL, write_fixture
-from n2g_kb.store import Store
+from n2g_kb.fixtures import FIXTURE_MODEL, INJECTION, OTHER_MODEL
 
 M, B = FIXTURE_MODEL, OTHER_MODEL
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def kb(neo4j_driver, neo4j_settings) -> Store:
-    """The fixture knowledge base, written once for this module (tests here only read)."""
-    store = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
-    store.clear()
-    store.init_schema()
-    write_fixture(store)
-    return store
 
 
 @pytest.fixture(scope="module")
