@@ -24,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from n2g_kb.augment import MaskedWord, load_augmenter  # noqa: E402
-from n2g_kb.config import N2GConfig  # noqa: E402
-from n2g_kb.extract import extract_neurons  # noqa: E402
-from n2g_kb.model import LoadedModel, best_device, load_model  # noqa: E402
+from n2g_kb.n2g.augment import MaskedWord, load_augmenter  # noqa: E402
+from n2g_kb.n2g.config import N2GConfig  # noqa: E402
+from n2g_kb.n2g.extract import extract_neurons  # noqa: E402
+from n2g_kb.lm.model import LoadedModel, best_device, load_model  # noqa: E402
 from n2g_kb.testing import build_tiny_gpt2, build_tiny_masked_lm, mine_top_examples, synthetic_corpus  # noqa: E402
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from n2g_kb.results import Example, NeuronResult  # noqa: E402
+from n2g_kb.n2g.results import Example, NeuronResult  # noqa: E402
 
 _WORDS = ["paris", "london", " the", " of", ",", " cat", " 2019", "ĠParis", "new\nline", "it's", " in", " on"]
 
@@ -46,9 +46,9 @@ def _free_port() -> int:
 @contextmanager
 def neo4j_store(workdir: Path):
     """A Store on an empty database: a throwaway managed server, or NEO4J_URI (wiped)."""
-    from n2g_kb.db import connect
+    from n2g_kb.kb.db import connect
     from n2g_kb.settings import ConnectionSettings, LocalServerSettings, cache_dir
-    from n2g_kb.store import Store
+    from n2g_kb.kb.store import Store
 
     server = None
     if os.environ.get("NEO4J_URI"):
@@ -59,7 +59,7 @@ def neo4j_store(workdir: Path):
             database=os.environ.get("NEO4J_DATABASE", "neo4j"),
         )
     else:
-        from n2g_kb.localdb import LocalNeo4j
+        from n2g_kb.kb.localdb import LocalNeo4j
 
         local = LocalServerSettings(
             cache_dir=cache_dir(),
@@ -146,8 +146,8 @@ def bench_store(store, n_neurons: int, n_nodes: int, chunk: int) -> dict:
 
 
 def bench_pipeline(store, workdir: Path, n_neurons: int, layers: str, augment: bool) -> dict:
-    from n2g_kb.ingest import IngestOptions, run_ingest
-    from n2g_kb.model import load_model
+    from n2g_kb.runners.ingest import IngestOptions, run_ingest
+    from n2g_kb.lm.model import load_model
     from n2g_kb.testing import build_tiny_gpt2, build_tiny_masked_lm, synthetic_corpus
 
     model_dir = workdir / "tiny-gpt2"

@@ -25,14 +25,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from n2g_kb.augment import load_augmenter  # noqa: E402
-from n2g_kb.config import N2GConfig  # noqa: E402
-from n2g_kb.extract import extract_neurons  # noqa: E402
-from n2g_kb.metrics import TokenLookupBaseline  # noqa: E402
-from n2g_kb.model import load_model  # noqa: E402
-from n2g_kb.results import NeuronResult  # noqa: E402
+from n2g_kb.n2g.augment import load_augmenter  # noqa: E402
+from n2g_kb.n2g.config import N2GConfig  # noqa: E402
+from n2g_kb.n2g.extract import extract_neurons  # noqa: E402
+from n2g_kb.n2g.metrics import TokenLookupBaseline  # noqa: E402
+from n2g_kb.lm.model import load_model  # noqa: E402
+from n2g_kb.n2g.results import NeuronResult  # noqa: E402
 from n2g_kb.testing import build_tiny_masked_lm, mine_top_examples, synthetic_corpus, train_tiny_gpt2  # noqa: E402
-from n2g_kb.trie import Trie  # noqa: E402
+from n2g_kb.n2g.trie import Trie  # noqa: E402
 
 
 def prepare(workdir: Path, steps: int, n_layers: int) -> tuple[Path, Path]:

@@ -8,7 +8,7 @@ merged as N2G does. It is written with the ingest's own write statements (see
 
 Then every query of cypher/query/ runs --runs times with random parameters drawn from
 the stored patterns, and the p50 / p95 latency of each is printed (one `Store.read`:
-driver round trip and all rows), plus the `n2g_kb.query.fire` helper with both engines
+driver round trip and all rows), plus the `n2g_kb.kb.query.fire` helper with both engines
 on a 24-token text.
 
 Use a dedicated managed Neo4j so the user's knowledge base is untouched, e.g.
@@ -29,10 +29,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from n2g_kb import query
-from n2g_kb.fixtures import Pattern, trie_from_patterns
-from n2g_kb.results import NeuronResult
-from n2g_kb.trie import IGNORE
+from n2g_kb.kb import query
+from n2g_kb.kb.fixtures import Pattern, trie_from_patterns
+from n2g_kb.n2g.results import NeuronResult
+from n2g_kb.n2g.trie import IGNORE
 
 MODEL = "bench-synthetic"
 MARKER = "query-bench"
@@ -255,9 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-nodes", type=int, default=25_000, help="Trie nodes per write transaction.")
     args = parser.parse_args(argv)
 
-    from n2g_kb.db import open_driver
+    from n2g_kb.kb.db import open_driver
     from n2g_kb.settings import resolve
-    from n2g_kb.store import Store
+    from n2g_kb.kb.store import Store
 
     settings = resolve()
     with open_driver(settings, on_status=print) as (driver, resolved):

@@ -61,7 +61,7 @@ def cli_errors() -> Iterator[None]:
 @contextlib.contextmanager
 def open_store(settings: ConnectionSettings) -> Iterator:
     """The driver (owned here, by the CLI) wrapped in a Store; starts the managed Neo4j on demand."""
-    from n2g_kb.db import open_store as open_library_store
+    from n2g_kb.kb.db import open_store as open_library_store
 
     with open_library_store(settings, on_status=status) as store:
         yield store

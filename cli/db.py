@@ -11,7 +11,7 @@ app = typer.Typer(help="Run and inspect the Neo4j that holds the knowledge base.
 
 
 def _local():
-    from n2g_kb.localdb import LocalNeo4j
+    from n2g_kb.kb.localdb import LocalNeo4j
     from n2g_kb.settings import LocalServerSettings
 
     return LocalNeo4j(LocalServerSettings.from_env())
@@ -52,8 +52,8 @@ def status_cmd(uri: UriOpt = None, user: UserOpt = None, password: PasswordOpt =
                 console.print(f"Data dir: {info.data_dir}")
                 return
             settings = server.connection(settings.database)
-        from n2g_kb.db import connect
-        from n2g_kb.store import Store
+        from n2g_kb.kb.db import connect
+        from n2g_kb.kb.store import Store
 
         driver = connect(settings, retry_s=30.0 if settings.managed else 0.0)
         try:

@@ -97,7 +97,7 @@ def _print_table(evaluation, table) -> None:
     from rich import box
     from rich.table import Table
 
-    from n2g_kb.report import DATA, skipped_summary
+    from n2g_kb.views.report import DATA, skipped_summary
 
     grid = Table(
         title=f"{evaluation.model}: N2G on {DATA[evaluation.kind]}",
@@ -152,8 +152,8 @@ def evaluate_cmd(
     database: DatabaseOpt = None,
 ) -> None:
     with cli_errors():
-        from n2g_kb.evaluate import CorpusOptions, EvalSettings, corpus_windows, evaluate_on_corpus, evaluate_stored
-        from n2g_kb.report import layer_table, report_dict, write_report
+        from n2g_kb.runners.evaluate import CorpusOptions, EvalSettings, corpus_windows, evaluate_on_corpus, evaluate_stored
+        from n2g_kb.views.report import layer_table, report_dict, write_report
         from n2g_kb.selection import parse_ranges
 
         settings = EvalSettings(threshold=threshold, ngram_context=ngram_context)
@@ -162,16 +162,16 @@ def evaluate_cmd(
         options = CorpusOptions(context=context, max_tokens=max_tokens, batch_size=batch_size)
         source = None
         if corpus is not None:
-            from n2g_kb.corpus import resolve_corpus
+            from n2g_kb.runners.corpus import resolve_corpus
 
             source = resolve_corpus(corpus, model, split=split, text_field=text_field)
         with open_store(connection(uri, user, password, database)) as store, _progress(as_json) as progress:
             if source is None:
                 evaluation = evaluate_stored(store, model, layer_sel, neuron_sel, settings, write=write, progress=progress)
             else:
-                from n2g_kb.corpus import iter_documents
-                from n2g_kb.evaluate import model_source, select_neurons
-                from n2g_kb.model import load_model
+                from n2g_kb.runners.corpus import iter_documents
+                from n2g_kb.runners.evaluate import model_source, select_neurons
+                from n2g_kb.lm.model import load_model
 
                 select_neurons(store, model, layer_sel, neuron_sel)  # fail fast, before loading the model
                 model_path = model_path or model_source(store, model)

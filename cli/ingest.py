@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cli.common import DatabaseOpt, PasswordOpt, UriOpt, UserOpt, cli_errors, connection, console, err_console, open_store
-from n2g_kb.ingest import DEFAULT_AUGMENTER, IngestOptions, IngestSummary, ProgressEvent, run_ingest
+from n2g_kb.runners.ingest import DEFAULT_AUGMENTER, IngestOptions, IngestSummary, ProgressEvent, run_ingest
 
 _PANEL = "Ingest"
 _STEP_NAMES = {

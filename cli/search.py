@@ -1,6 +1,6 @@
 """Asking the knowledge base: `n2gkb search ...`, `fire`, `similar`, `show`, `queries ...`.
 
-Each command opens the store, calls one helper of `n2g_kb.query` and prints its
+Each command opens the store, calls one helper of `n2g_kb.kb.query` and prints its
 DataFrame as a table, or as JSON records (`--json`) / CSV (`--csv`) for scripts.
 """
 
@@ -80,7 +80,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _cell(column: str, value: Any) -> str:
-    from n2g_kb.render import display_token
+    from n2g_kb.views.render import display_token
 
     value = _plain(value)
     if value is None:
@@ -145,7 +145,7 @@ def search_token(
     database: DatabaseOpt = None,
 ) -> None:
     """Neurons that fire on TOKEN, with the activation stored for it (cypher/query/fires_on)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         frame = _ask(uri, user, password, database, lambda s: query.fires_on(s, token, model=model, layer=layer))
@@ -174,7 +174,7 @@ def search_context(
     database: DatabaseOpt = None,
 ) -> None:
     """Neurons with a pattern that fires on TOKEN and holds CONTEXT in that same pattern (cypher/query/context)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         frame = _ask(
@@ -189,7 +189,7 @@ def search_context(
 
 def _text_tokens(store, text: str, model: str | None, tokenizer: str | None, pretokenised: bool) -> tuple[list[str], str | None]:
     """The tokens of TEXT and the model to search (the only stored one when not given)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     if pretokenised:
         try:
@@ -227,7 +227,7 @@ def search_last(
     database: DatabaseOpt = None,
 ) -> None:
     """Neurons whose graph fires on the LAST token of TEXT, with the winning pattern (cypher/query/last_token)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     def work(store):
         toks, chosen = _text_tokens(store, text, model, tokenizer, tokens)
@@ -252,7 +252,7 @@ def search_supersets(
     database: DatabaseOpt = None,
 ) -> None:
     """Pairs where one neuron's firing tokens strictly contain another's (cypher/query/supersets)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         frame = _ask(
@@ -281,7 +281,7 @@ def search_polysemantic(
     database: DatabaseOpt = None,
 ) -> None:
     """Neurons whose firing patterns form several groups sharing no context (cypher/query/polysemantic)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         frame = _ask(
@@ -310,7 +310,7 @@ def search_repetition(
     database: DatabaseOpt = None,
 ) -> None:
     """In-context / repetition candidates: a token both firing and context (cypher/query/repetition)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         frame = _ask(
@@ -337,7 +337,7 @@ def search_top(
     database: DatabaseOpt = None,
 ) -> None:
     """The neurons whose graphs score highest on an evaluation metric (cypher/query/top_neurons)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         query.check_metric(metric)
@@ -358,7 +358,7 @@ def search_layers(
     database: DatabaseOpt = None,
 ) -> None:
     """Per-layer summary: neurons by status, mean scores, trie sizes (cypher/query/layer_summary)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         frame = _ask(uri, user, password, database, lambda s: query.layer_summary(s, model=model))
@@ -375,7 +375,7 @@ def search_models(
     database: DatabaseOpt = None,
 ) -> None:
     """The models in the knowledge base (cypher/query/models)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         frame = _ask(uri, user, password, database, query.models)
@@ -403,7 +403,7 @@ def fire(
     database: DatabaseOpt = None,
 ) -> None:
     """Every stored neuron predicted to fire at each token of TEXT, from the stored graphs (no model run)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     def work(store):
         toks, chosen = _text_tokens(store, text, model, tokenizer, tokens)
@@ -430,7 +430,7 @@ def similar(
     database: DatabaseOpt = None,
 ) -> None:
     """Similar neurons: overlap of firing and context tokens above a threshold (cypher/query/similar)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         frame = _ask(
@@ -464,8 +464,8 @@ def show(
     database: DatabaseOpt = None,
 ) -> None:
     """One neuron's stored graph: a text summary of its patterns, and optionally the drawn graph."""
-    from n2g_kb import query
-    from n2g_kb.render import render_trie, trie_to_text, write_graph
+    from n2g_kb.kb import query
+    from n2g_kb.views.render import render_trie, trie_to_text, write_graph
 
     with cli_errors():
         if out is not None and out.suffix.lower() not in _IMAGE_SUFFIXES:
@@ -504,7 +504,7 @@ def show(
 
 
 def _summary(graph) -> str:
-    from n2g_kb.render import display_token
+    from n2g_kb.views.render import display_token
 
     r = graph.result
     lines = [f"{r.model}  layer {r.layer}  neuron {r.index}  status {r.status}  max activation {r.max_activation:.3f}"]
@@ -525,7 +525,7 @@ def _summary(graph) -> str:
 @queries_app.command("list")
 def queries_list() -> None:
     """The queries of the library, with their parameters."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         table = Table(caption="Run one with `n2gkb queries show NAME`, or import them all into Neo4j Browser.")
@@ -540,7 +540,7 @@ def queries_list() -> None:
 @queries_app.command("show")
 def queries_show(name: Annotated[str, typer.Argument(help="Query name, e.g. fires_on.")]) -> None:
     """Print a query's Cypher (header comment included), ready to paste into Neo4j Browser."""
-    from n2g_kb import cypher, query
+    from n2g_kb.kb import cypher, query
 
     with cli_errors():
         full = name if name.startswith("query/") else f"query/{name}"
@@ -555,7 +555,7 @@ def queries_export(
     path: Annotated[Path, typer.Argument(help="The .zip to write.")] = Path("n2g-kb-queries.zip"),
 ) -> None:
     """Write the queries as a .zip that Neo4j Browser imports as saved scripts (Favorites)."""
-    from n2g_kb import query
+    from n2g_kb.kb import query
 
     with cli_errors():
         written = query.export_browser_favorites(path)

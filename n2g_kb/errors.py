@@ -2,7 +2,7 @@
 
 Every expected failure raises an `N2GKBError` subclass with a message that says what
 to do next; the CLI prints that message on one line and exits with code 1. Driver
-exceptions are wrapped only at the database boundary (`n2g_kb.db`, `n2g_kb.store`).
+exceptions are wrapped only at the database boundary (`n2g_kb.kb.db`, `n2g_kb.kb.store`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Connection settings: one place that reads NEO4J_* from the environment.
 
-With no `NEO4J_URI`, n2g-kb uses the managed local Neo4j (`n2g_kb.localdb`), which it
+With no `NEO4J_URI`, n2g-kb uses the managed local Neo4j (`n2g_kb.kb.localdb`), which it
 assembles, starts and owns; its password is generated once and kept in the per-user data
 dir (mode 0600). With `NEO4J_URI` set, n2g-kb connects there with `NEO4J_USER` /
 `NEO4J_PASSWORD`. The password is never part of `repr()` or any message.
@@ -121,7 +121,7 @@ def resolve(
     """Settings from explicit values (CLI options) falling back to NEO4J_* variables.
 
     Without a URI the managed local server is meant; its password is read when it is
-    started (see `n2g_kb.localdb.LocalNeo4j.ensure_running`).
+    started (see `n2g_kb.kb.localdb.LocalNeo4j.ensure_running`).
     """
     uri = uri or os.environ.get("NEO4J_URI") or None
     user = user or os.environ.get("NEO4J_USER") or DEFAULT_USER

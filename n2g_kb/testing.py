@@ -2,7 +2,7 @@
 
 `build_tiny_gpt2` writes a randomly initialised GPT-2 with a byte-level BPE tokenizer
 trained on `synthetic_corpus`, in the same `save_pretrained` layout as a real checkpoint,
-so `n2g_kb.model.load_model(path)` loads it through the real TransformerBridge path.
+so `n2g_kb.lm.model.load_model(path)` loads it through the real TransformerBridge path.
 `train_tiny_gpt2` also trains it briefly on the corpus so its neurons have structure
 (used by the quality bench). `build_tiny_masked_lm` writes a tiny DistilBERT masked LM
 with a WordPiece tokenizer, a stand-in for `distilbert-base-uncased`.
@@ -317,7 +317,7 @@ def mine_top_examples(
     Returns `(examples, max_activations)` keyed by neuron; example tokens and activations
     leave out the BOS position.
     """
-    from n2g_kb.results import Example
+    from n2g_kb.n2g.results import Example
 
     stream = model.to_tokens("\n".join(corpus))
     windows = [stream[i : i + window] for i in range(0, len(stream) - window + 1, window)]

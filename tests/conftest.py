@@ -34,7 +34,7 @@ def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connect
             database=os.environ.get("NEO4J_DATABASE", "neo4j"),
         )
         return
-    from n2g_kb.localdb import LocalNeo4j
+    from n2g_kb.kb.localdb import LocalNeo4j
 
     local = LocalServerSettings(
         cache_dir=cache_dir(),
@@ -54,7 +54,7 @@ def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Connect
 
 @pytest.fixture(scope="session")
 def neo4j_driver(neo4j_settings: ConnectionSettings):
-    from n2g_kb.db import connect
+    from n2g_kb.kb.db import connect
 
     driver = connect(neo4j_settings, retry_s=60.0)
     yield driver
@@ -64,7 +64,7 @@ def neo4j_driver(neo4j_settings: ConnectionSettings):
 @pytest.fixture
 def store(neo4j_driver, neo4j_settings: ConnectionSettings):
     """A Store on a database emptied before the test (schema applied)."""
-    from n2g_kb.store import Store
+    from n2g_kb.kb.store import Store
 
     s = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
     s.clear()
@@ -85,10 +85,10 @@ def cli_env(neo4j_settings: ConnectionSettings, store) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def kb(neo4j_driver, neo4j_settings: ConnectionSettings):
-    """The fixture knowledge base (n2g_kb.fixtures), written once per test module on an
+    """The fixture knowledge base (n2g_kb.kb.fixtures), written once per test module on an
     emptied database; tests using it only read."""
-    from n2g_kb.fixtures import write_fixture
-    from n2g_kb.store import Store
+    from n2g_kb.kb.fixtures import write_fixture
+    from n2g_kb.kb.store import Store
 
     s = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
     s.clear()

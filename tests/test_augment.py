@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from n2g_kb.augment import (
+from n2g_kb.n2g.augment import (
     AugmentRequest,
     MaskedLMAugmenter,
     MaskedWord,
@@ -20,7 +20,7 @@ from n2g_kb.augment import (
     split_words,
 )
 from n2g_kb.errors import ModelError
-from n2g_kb.model import LoadedModel, load_model
+from n2g_kb.lm.model import LoadedModel, load_model
 from n2g_kb.testing import build_tiny_gpt2, build_tiny_masked_lm
 
 LAYER = 1

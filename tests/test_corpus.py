@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from n2g_kb.corpus import (
+from n2g_kb.runners.corpus import (
     DEFAULT_DATASET,
     CorpusSource,
     default_dataset,

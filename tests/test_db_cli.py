@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from n2g_kb.errors import LocalServerError
-from n2g_kb.localdb import LocalNeo4j
+from n2g_kb.kb.localdb import LocalNeo4j
 from n2g_kb.settings import LocalServerSettings, cache_dir
 
 runner = CliRunner()
@@ -92,7 +92,7 @@ def test_the_managed_server_starts_reports_stops_and_keeps_its_data(local_env):
 
         init = runner.invoke(app, ["db", "init"], env=local_env)
         assert init.exit_code == 0, init.output
-        from n2g_kb.db import connect
+        from n2g_kb.kb.db import connect
 
         server = LocalNeo4j(LocalServerSettings.from_env_dict(local_env))
         driver = connect(server.connection("neo4j"))
@@ -181,7 +181,7 @@ def test_the_default_cache_is_per_user_and_overridable(monkeypatch, tmp_path):
 
 
 def test_generated_passwords_are_letters_and_digits_so_the_admin_tool_takes_them():
-    from n2g_kb.localdb import new_password
+    from n2g_kb.kb.localdb import new_password
 
     passwords = [new_password() for _ in range(2000)]
     assert all(p.isalnum() and p.isascii() and len(p) == 24 for p in passwords)

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from n2g_kb.errors import ConfigError, NotFoundError
-from n2g_kb.evaluate import (
+from n2g_kb.runners.evaluate import (
     CorpusOptions,
     EvalSettings,
     NotEvaluableError,
@@ -20,9 +20,9 @@ from n2g_kb.evaluate import (
     normalise,
     score_examples,
 )
-from n2g_kb.metrics import metrics_dict
-from n2g_kb.results import Example, NeuronResult
-from n2g_kb.trie import IGNORE, Trie
+from n2g_kb.n2g.metrics import metrics_dict
+from n2g_kb.n2g.results import Example, NeuronResult
+from n2g_kb.n2g.trie import IGNORE, Trie
 
 ROOT = dict(id=0, parent=None, kind="root", token=None, depth=0, activation=None, importance=None, end_activation=None)
 
@@ -288,7 +288,7 @@ def test_an_unknown_model_says_to_ingest_it_first(store):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from n2g_kb.model import load_model
+    from n2g_kb.lm.model import load_model
     from n2g_kb.testing import build_tiny_gpt2
 
     path = build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), n_layers=2, d_mlp=16, vocab_size=300, n_ctx=64)
@@ -296,7 +296,7 @@ def tiny_model(tmp_path_factory):
 
 
 def test_scores_on_new_text_use_the_models_own_activations_as_truth(store, tiny_model):
-    from n2g_kb.model import batched_neuron_activations
+    from n2g_kb.lm.model import batched_neuron_activations
     from n2g_kb.testing import synthetic_corpus
 
     name = tiny_model.name
@@ -323,7 +323,7 @@ def test_scores_on_new_text_use_the_models_own_activations_as_truth(store, tiny_
         texts = [tiny_model.to_str_tokens(s) for s in sequences]
         truth = [normalise(a.tolist(), r.max_activation)[1:] for a in acts]
         train = [e for e in r.examples if e.split == "train"]
-        from n2g_kb.metrics import NGramBaseline, TokenLookupBaseline
+        from n2g_kb.n2g.metrics import NGramBaseline, TokenLookupBaseline
 
         fit = ([e.tokens for e in train], [normalise(e.activations, r.max_activation) for e in train])
         token, ngram = TokenLookupBaseline().fit(*fit), NGramBaseline(1, 0.5).fit(*fit)

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from n2g_kb.results import Example, NeuronResult
+from n2g_kb.n2g.results import Example, NeuronResult
 
 runner = CliRunner()
 NAME = "tiny-eval"
@@ -21,11 +21,11 @@ NEURONS = list(range(6))
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory) -> tuple[Path, list[NeuronResult]]:
     """A tiny GPT-2 and its neurons extracted in memory (no database), as ingest would."""
-    from n2g_kb.config import N2GConfig
-    from n2g_kb.corpus import token_windows
-    from n2g_kb.extract import extract_neurons
-    from n2g_kb.mining import MiningOptions, mine
-    from n2g_kb.model import load_model
+    from n2g_kb.n2g.config import N2GConfig
+    from n2g_kb.runners.corpus import token_windows
+    from n2g_kb.n2g.extract import extract_neurons
+    from n2g_kb.runners.mining import MiningOptions, mine
+    from n2g_kb.lm.model import load_model
     from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
 
     path = build_tiny_gpt2(tmp_path_factory.mktemp("models") / NAME, n_layers=2, d_mlp=32, vocab_size=300, n_ctx=64)

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from n2g_kb.augment import MaskedLMAugmenter, load_augmenter
-from n2g_kb.config import N2GConfig
+from n2g_kb.n2g.augment import MaskedLMAugmenter, load_augmenter
+from n2g_kb.n2g.config import N2GConfig
 from n2g_kb.errors import ConfigError, ModelError, SelectionError
-from n2g_kb.extract import example_ids, extract_neurons, split_examples
-from n2g_kb.model import LoadedModel, load_model
-from n2g_kb.results import Example, NeuronResult
+from n2g_kb.n2g.extract import example_ids, extract_neurons, split_examples
+from n2g_kb.lm.model import LoadedModel, load_model
+from n2g_kb.n2g.results import Example, NeuronResult
 from n2g_kb.testing import build_tiny_gpt2, build_tiny_masked_lm, mine_top_examples, synthetic_corpus
-from n2g_kb.trie import Trie
+from n2g_kb.n2g.trie import Trie
 
 LAYER = 1
 NEURONS = [0, 1, 2, 3, 4, 5]
@@ -108,7 +108,7 @@ def test_every_neuron_gets_a_scored_trie_from_its_examples(batched: list[NeuronR
 
 
 def test_metrics_score_the_trie_on_the_held_out_examples(batched: list[NeuronResult]) -> None:
-    from n2g_kb.metrics import firing_scores
+    from n2g_kb.n2g.metrics import firing_scores
 
     for result in batched:
         trie = Trie.from_rows(result.trie_nodes)

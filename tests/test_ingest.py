@@ -12,10 +12,10 @@ import torch
 from neo4j import GraphDatabase
 
 from n2g_kb.errors import ConfigError, CorpusError, DatabaseError, SelectionError
-from n2g_kb.ingest import IngestOptions, ProgressEvent, run_ingest, run_key
-from n2g_kb.corpus import resolve_corpus
-from n2g_kb.model import load_model
-from n2g_kb.store import Store
+from n2g_kb.runners.ingest import IngestOptions, ProgressEvent, run_ingest, run_key
+from n2g_kb.runners.corpus import resolve_corpus
+from n2g_kb.lm.model import load_model
+from n2g_kb.kb.store import Store
 from n2g_kb.testing import build_tiny_gpt2, build_tiny_masked_lm, synthetic_corpus
 
 DEAD = 3  # neuron of layer 0 whose weights are set so it never activates

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from n2g_kb.extract import extract_neurons
-from n2g_kb.ingest import FAULT_ENV, IngestOptions
-from n2g_kb.mining import MinedExamples
-from n2g_kb.model import load_model
+from n2g_kb.n2g.extract import extract_neurons
+from n2g_kb.runners.ingest import FAULT_ENV, IngestOptions
+from n2g_kb.runners.mining import MinedExamples
+from n2g_kb.lm.model import load_model
 from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
 
 runner = CliRunner()

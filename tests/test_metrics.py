@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from n2g_kb.metrics import (
+from n2g_kb.n2g.metrics import (
     NGramBaseline,
     Scores,
     TokenLookupBaseline,
@@ -13,7 +13,7 @@ from n2g_kb.metrics import (
     metrics_dict,
     scores_from_counts,
 )
-from n2g_kb.trie import Trie
+from n2g_kb.n2g.trie import Trie
 
 TRUE = [[0.9, 0.1, 0.6, 0.0, 0.3], [0.5, 0.2]]
 PRED = [[0.8, 0.7, 0.0, 0.0, 0.55], [0.5, 0.0]]

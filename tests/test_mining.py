@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from n2g_kb.corpus import token_windows
+from n2g_kb.runners.corpus import token_windows
 from n2g_kb.errors import CorpusError
-from n2g_kb.mining import MinedExamples, MiningOptions, RunningTopK, mine, prefetch, window_scores
-from n2g_kb.model import load_model
+from n2g_kb.runners.mining import MinedExamples, MiningOptions, RunningTopK, mine, prefetch, window_scores
+from n2g_kb.lm.model import load_model
 from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
 
 LAYERS = [0, 1]

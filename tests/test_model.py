@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from n2g_kb.errors import ConfigError, ModelError
-from n2g_kb.model import LoadedModel, batched_neuron_activations, load_model
+from n2g_kb.lm.model import LoadedModel, batched_neuron_activations, load_model
 from n2g_kb.testing import build_tiny_gpt2
 
 

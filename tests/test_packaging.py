@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from cli.main import app
-from n2g_kb import cypher
+from n2g_kb.kb import cypher
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -34,7 +34,7 @@ def test_the_wheel_ships_the_cypher_folder_and_the_neo4j_pom(tmp_path):
     shipped = {f"n2g_kb/cypher/{q}.cypher" for q in cypher.available()}
     assert "n2g_kb/cypher/schema.cypher" in shipped
     assert shipped <= names
-    assert "n2g_kb/neo4j_pom.xml" in names
+    assert "n2g_kb/kb/neo4j_pom.xml" in names
     assert "cli/main.py" in names
 
 

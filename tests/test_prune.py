@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from n2g_kb.config import N2GConfig
-from n2g_kb.model import LoadedModel, load_model
-from n2g_kb.prune import (
+from n2g_kb.n2g.config import N2GConfig
+from n2g_kb.lm.model import LoadedModel, load_model
+from n2g_kb.n2g.prune import (
     PruneRequest,
     accepts,
     candidate_lengths,

@@ -13,10 +13,10 @@ import re
 
 import pytest
 
-from n2g_kb import cypher
-from n2g_kb.fixtures import FIXTURE_MODEL, FIXTURE_NEURONS, INJECTION, OTHER_MODEL, fixture_results, fixture_tries
-from n2g_kb.query import query_names, query_parameters
-from n2g_kb.trie import IGNORE, Trie
+from n2g_kb.kb import cypher
+from n2g_kb.kb.fixtures import FIXTURE_MODEL, FIXTURE_NEURONS, INJECTION, OTHER_MODEL, fixture_results, fixture_tries
+from n2g_kb.kb.query import query_names, query_parameters
+from n2g_kb.n2g.trie import IGNORE, Trie
 
 M, B = FIXTURE_MODEL, OTHER_MODEL
 ALL = {"model": None, "layer": None}

@@ -1,4 +1,4 @@
-"""The Python helpers of n2g_kb.query: DataFrames with stable columns, the same answers as
+"""The Python helpers of n2g_kb.kb.query: DataFrames with stable columns, the same answers as
 the Cypher files, token normalisation, fire-on-text, and clear errors for bad input."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import zipfile
 import pandas as pd
 import pytest
 
-from n2g_kb import cypher, query
+from n2g_kb.kb import cypher, query
 from n2g_kb.errors import ConfigError, ModelError, NotFoundError
-from n2g_kb.fixtures import FIXTURE_MODEL, INJECTION, OTHER_MODEL, OTHER_TOKENIZER, fixture_tries
-from n2g_kb.trie import IGNORE, Trie
+from n2g_kb.kb.fixtures import FIXTURE_MODEL, INJECTION, OTHER_MODEL, OTHER_TOKENIZER, fixture_tries
+from n2g_kb.n2g.trie import IGNORE, Trie
 
 M, B = FIXTURE_MODEL, OTHER_MODEL
 

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from n2g_kb.errors import N2GKBError
-from n2g_kb.render import (
+from n2g_kb.views.render import (
     GraphvizMissingError,
     context_colour,
     display_token,
@@ -19,7 +19,7 @@ from n2g_kb.render import (
     trie_to_text,
     write_graph,
 )
-from n2g_kb.trie import Trie
+from n2g_kb.n2g.trie import Trie
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' not installed")
 

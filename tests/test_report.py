@@ -8,8 +8,8 @@ import math
 import pandas as pd
 import pytest
 
-from n2g_kb.evaluate import Evaluation, NeuronScore
-from n2g_kb.report import (
+from n2g_kb.runners.evaluate import Evaluation, NeuronScore
+from n2g_kb.views.report import (
     TABLE_COLUMNS,
     layer_table,
     markdown_report,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from n2g_kb.model import LoadedModel, load_model
-from n2g_kb.saliency import SaliencyRequest, importance_matrix, masked_copies, saliency
+from n2g_kb.lm.model import LoadedModel, load_model
+from n2g_kb.n2g.saliency import SaliencyRequest, importance_matrix, masked_copies, saliency
 from n2g_kb.testing import build_tiny_gpt2
 
 LAYER = 1

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from n2g_kb import query
-from n2g_kb.fixtures import FIXTURE_MODEL, INJECTION, OTHER_MODEL
+from n2g_kb.kb import query
+from n2g_kb.kb.fixtures import FIXTURE_MODEL, INJECTION, OTHER_MODEL
 
 M, B = FIXTURE_MODEL, OTHER_MODEL
 runner = CliRunner()

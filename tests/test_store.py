@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from n2g_kb.errors import DatabaseError, NotFoundError
-from n2g_kb.results import Example, NeuronResult
+from n2g_kb.n2g.results import Example, NeuronResult
 
 WEIRD = ["it's", 'say "hi"', "back\\slash", "new\nline", "ünïcødé ✓", "ĠParis", "Ċ", "<|endoftext|>"]
 

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from n2g_kb.errors import N2GKBError
-from n2g_kb.trie import (
+from n2g_kb.n2g.trie import (
     IGNORE,
     ROW_KEYS,
     Trie,

@@ -1,5 +1,5 @@
 // A batch of neurons with their trie rows and examples, one record per neuron, in the
-// shape of read/neuron (so n2g_kb.store.result_from_record rebuilds each one).
+// shape of read/neuron (so n2g_kb.kb.store.result_from_record rebuilds each one).
 // Values are read through properties(...) so absent keys give null without warnings.
 // Parameters: $model, $keys (list of maps: layer, index).
 UNWIND $keys AS key

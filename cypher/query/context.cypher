@@ -9,7 +9,7 @@
 // (neuron-level token sets) would wrongly count it.
 //
 // Parameters:
-//   $token     the firing token, normalised (' Paris' -> 'paris'; see n2g_kb.trie.normalise_token)
+//   $token     the firing token, normalised (' Paris' -> 'paris'; see n2g_kb.n2g.trie.normalise_token)
 //   $context   non-empty list of normalised context tokens in text order, consecutive in
 //              the pattern, the last one nearest the firing token: ['to'], ['capital', 'of'].
 //              '<IGNORE>' matches only wildcard nodes; a wildcard never matches a given token.

@@ -7,7 +7,7 @@
 // exact, path-aware version. Useful as a cheap first filter.
 //
 // Parameters:
-//   $token    the firing token, normalised (' Paris' -> 'paris'; see n2g_kb.trie.normalise_token)
+//   $token    the firing token, normalised (' Paris' -> 'paris'; see n2g_kb.n2g.trie.normalise_token)
 //   $context  list of normalised context tokens (order ignored)
 //   $model    model name, or null for every model
 //   $layer    layer number, or null for every layer

@@ -1,7 +1,7 @@
 // n2g-kb: neurons whose stored graphs fire at each position of a text
 //
 // Answers: for a tokenised text, at every position, which neurons' tries predict
-// activation there, with N2G's exact prediction rule (n2g_kb.trie.Trie.predict): walk back
+// activation there, with N2G's exact prediction rule (n2g_kb.n2g.trie.Trie.predict): walk back
 // from the position; depth d of the trie must match the token d-1 places before it, a
 // wildcard ('<IGNORE>') matches any token; the longest matching complete pattern wins, and
 // among equally long ones the one that matches exact tokens earliest (nearest the firing
@@ -10,7 +10,7 @@
 //
 // Parameters:
 //   $tokens          the text as a list of normalised tokens in text order (tokenise with the
-//                    model's tokenizer, then n2g_kb.trie.normalise_token each; `n2gkb fire`
+//                    model's tokenizer, then n2g_kb.n2g.trie.normalise_token each; `n2gkb fire`
 //                    does both)
 //   $min_activation  only predictions of at least this (0.5 = "fires")
 //   $model           model name, or null for every model

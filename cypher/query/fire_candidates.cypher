@@ -2,7 +2,7 @@
 //
 // Answers: which neurons can fire anywhere in a text (those with at least one of its
 // tokens among their firing tokens), with the part of their tries this text can match,
-// so that the prediction at every position can be computed in Python (n2g_kb.query.fire
+// so that the prediction at every position can be computed in Python (n2g_kb.kb.query.fire
 // with engine='python', Trie.predict) without running the language model. The part
 // returned holds every trie node whose path from the root uses only tokens of the text or
 // wildcards and is no deeper than the text is long; no other node can match anywhere in

@@ -6,7 +6,7 @@
 // Parameters:
 //   $token  the firing token, normalised as N2G stores tokens: title-case words are
 //           lower-cased and words lose surrounding spaces (' Paris' -> 'paris',
-//           ' PARIS' -> 'PARIS'; see n2g_kb.trie.normalise_token). The Python helpers
+//           ' PARIS' -> 'PARIS'; see n2g_kb.n2g.trie.normalise_token). The Python helpers
 //           and `n2gkb search token` normalise for you; in Neo4j Browser type it normalised.
 //   $model  model name, or null for every model
 //   $layer  layer number, or null for every layer

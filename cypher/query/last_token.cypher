@@ -1,7 +1,7 @@
 // n2g-kb: neurons whose stored graph fires on the last token of a text
 //
 // Answers: for a tokenised text, which neurons' tries predict activation on its LAST
-// token, with N2G's exact prediction rule (n2g_kb.trie.Trie.predict): walk back from the
+// token, with N2G's exact prediction rule (n2g_kb.n2g.trie.Trie.predict): walk back from the
 // last token; depth d of the trie must match the token d-1 places before it, a wildcard
 // ('<IGNORE>') matches any token; among the complete patterns that match, the longest
 // wins, and among equally long ones the one that matches exact tokens earliest (nearest
@@ -10,7 +10,7 @@
 //
 // Parameters:
 //   $tokens          the text as a list of normalised tokens in text order (tokenise with the
-//                    model's tokenizer, then n2g_kb.trie.normalise_token each);
+//                    model's tokenizer, then n2g_kb.n2g.trie.normalise_token each);
 //                    `n2gkb fire` does this for every position of a text
 //   $min_activation  only neurons whose prediction is at least this (0.5 = "fires")
 //   $model           model name, or null for every model

@@ -3,7 +3,7 @@
 // Answers: what one neuron's trie looks like: in Neo4j Browser the graph view draws the
 // Neuron, its root and every path of NEXT edges (each edge goes one token further back
 // in the text); the node column lists each trie node's properties (the rows that
-// n2g_kb.trie.Trie.from_rows reads).
+// n2g_kb.n2g.trie.Trie.from_rows reads).
 //
 // Parameters:
 //   $model   model name

@@ -1,7 +1,7 @@
 """Opening a driver: the boundary where driver exceptions become `DatabaseError`.
 
 The CLI owns the driver (`open_driver` as a context manager) and hands it, with the
-database name, to `n2g_kb.store.Store`. With no NEO4J_URI the managed local Neo4j is
+database name, to `n2g_kb.kb.store.Store`. With no NEO4J_URI the managed local Neo4j is
 started on demand.
 """
 
@@ -20,7 +20,7 @@ from n2g_kb.errors import DatabaseError
 from n2g_kb.settings import ConnectionSettings, LocalServerSettings
 
 if TYPE_CHECKING:
-    from n2g_kb.store import Store
+    from n2g_kb.kb.store import Store
 
 
 def _hint(settings: ConnectionSettings) -> str:
@@ -54,7 +54,7 @@ def resolve_connection(settings: ConnectionSettings, on_status: Callable[[str], 
     """For managed settings, start the local server if needed and fill in its password."""
     if not settings.managed:
         return settings
-    from n2g_kb.localdb import LocalNeo4j
+    from n2g_kb.kb.localdb import LocalNeo4j
 
     server = LocalNeo4j(LocalServerSettings.from_env())
     return server.ensure_running(settings.database, on_status=on_status)
@@ -113,13 +113,13 @@ def open_store(
 
     For notebooks and scripts::
 
-        from n2g_kb.db import open_store
-        from n2g_kb import query
+        from n2g_kb.kb.db import open_store
+        from n2g_kb.kb import query
         with open_store() as store:
             df = query.in_context(store, " Paris", " in")
     """
     from n2g_kb.settings import resolve
-    from n2g_kb.store import Store
+    from n2g_kb.kb.store import Store
 
     with open_driver(settings or resolve(), on_status=on_status) as (driver, resolved):
         yield Store(driver, resolved.database, settings=resolved)

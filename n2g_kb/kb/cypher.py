@@ -14,7 +14,7 @@ from pathlib import Path
 
 from n2g_kb.errors import N2GKBError
 
-_SOURCE_DIR = Path(__file__).resolve().parent.parent / "cypher"
+_SOURCE_DIR = Path(__file__).resolve().parents[2] / "cypher"
 
 
 def cypher_dir() -> Path:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from n2g_kb.config import N2GConfig
-from n2g_kb.model import LoadedModel, batched_neuron_activations
+from n2g_kb.n2g.config import N2GConfig
+from n2g_kb.lm.model import LoadedModel, batched_neuron_activations
 
 SENTENCE_END = re.compile(r"[.!\n]")
 _CANDIDATES_PER_ROUND = 2

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from n2g_kb.errors import ModelError
-from n2g_kb.model import LoadedModel, batched_neuron_activations, best_device
+from n2g_kb.lm.model import LoadedModel, batched_neuron_activations, best_device
 
 Progress = Callable[[str, int, int], None]
 

@@ -1,6 +1,6 @@
 """Example mining: one pass over a corpus finds every chosen neuron's top-k windows.
 
-The corpus arrives as fixed windows of token ids (`n2g_kb.corpus.token_windows`); each
+The corpus arrives as fixed windows of token ids (`n2g_kb.runners.corpus.token_windows`); each
 is scored with its BOS token first (when the config prepends one, as N2G's prompts do).
 For a batch of windows, one forward pass captures every chosen layer at once; each
 neuron's score for a window is its maximum activation over the window's real positions,
@@ -30,8 +30,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from n2g_kb.errors import ConfigError, CorpusError
-from n2g_kb.model import LoadedModel
-from n2g_kb.results import Example
+from n2g_kb.lm.model import LoadedModel
+from n2g_kb.n2g.results import Example
 
 Progress = Callable[[str, int, int], None]
 _FORMAT = 1

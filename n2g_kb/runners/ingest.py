@@ -5,10 +5,10 @@
   2. records the Model and a Run (every parameter, package versions) in Neo4j; the run id
      is a hash of the arguments, so running the same command again resumes the same Run;
   3. skips neurons already stored with status ok or dead (unless `force`);
-  4. mines every chosen neuron's top examples in one corpus pass (`n2g_kb.mining`), or
+  4. mines every chosen neuron's top examples in one corpus pass (`n2g_kb.runners.mining`), or
      reuses the mined examples checkpointed by an earlier attempt of the same run
      (`<data dir>/runs/<run id>/mined.pt`);
-  5. extracts the neurons layer by layer in chunks (`n2g_kb.extract.extract_neurons`) and
+  5. extracts the neurons layer by layer in chunks (`n2g_kb.n2g.extract.extract_neurons`) and
      writes each chunk with `Store.write_neurons` (one transaction per chunk, so a neuron
      is stored whole or not at all) on a background thread while the next chunk runs;
   6. marks the Run finished with counts and timings.
@@ -30,11 +30,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from n2g_kb.config import N2GConfig
-from n2g_kb.corpus import CorpusSource, iter_documents, resolve_corpus, token_windows
+from n2g_kb.n2g.config import N2GConfig
+from n2g_kb.runners.corpus import CorpusSource, iter_documents, resolve_corpus, token_windows
 from n2g_kb.errors import ConfigError, DatabaseError, N2GKBError
-from n2g_kb.mining import MinedExamples, MiningOptions, mine, prefetch
-from n2g_kb.results import NeuronResult
+from n2g_kb.runners.mining import MinedExamples, MiningOptions, mine, prefetch
+from n2g_kb.n2g.results import NeuronResult
 from n2g_kb.selection import format_ranges, parse_layers, parse_neurons, parse_ranges
 from n2g_kb.settings import data_dir
 
@@ -294,15 +294,15 @@ def run_ingest(
     """Ingests the neurons `options` choose into the knowledge base behind `store`.
 
     `load_model(name_or_path, device=, dtype=)` and `load_augmenter(name, device=,
-    batch_size=)` default to `n2g_kb.model.load_model` / `n2g_kb.augment.load_augmenter`
+    batch_size=)` default to `n2g_kb.lm.model.load_model` / `n2g_kb.n2g.augment.load_augmenter`
     (tests and benches inject their own). `on_written(results)` is called, in this
     thread, after each chunk is committed. Raises `N2GKBError` subclasses for expected
     failures (bad selection, model, corpus, Neo4j); everything committed before stays.
     """
     if load_model is None:
-        from n2g_kb.model import load_model
+        from n2g_kb.lm.model import load_model
     if load_augmenter is None:
-        from n2g_kb.augment import load_augmenter
+        from n2g_kb.n2g.augment import load_augmenter
     ingest = _Ingest(store, options, progress, on_written, runs_dir or runs_root())
     return ingest.run(load_model, load_augmenter)
 
@@ -443,7 +443,7 @@ class _Ingest:
 
     # -- work ------------------------------------------------------------------------------
     def _extract_all(self) -> None:
-        from n2g_kb.extract import extract_neurons
+        from n2g_kb.n2g.extract import extract_neurons
 
         mined = self._mined()
         extract_s = 0.0

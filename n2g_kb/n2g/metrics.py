@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from n2g_kb.results import Example
+    from n2g_kb.n2g.results import Example
 
 Activations = Sequence[Sequence[float]]
 Tokens = Sequence[Sequence[str]]
@@ -224,7 +224,7 @@ def score_examples(
     """Figures of `predictor` (a `Trie`) on the `test` examples next to the token-lookup
     and n-gram baselines fitted on `train`; activations are raw and normalised here.
 
-    Keys as `n2g_kb.metrics.metrics_dict` (precision, recall, f1, support, nonfiring_*,
+    Keys as `n2g_kb.n2g.metrics.metrics_dict` (precision, recall, f1, support, nonfiring_*,
     baseline_token_*, baseline_ngram_*) plus n_train_examples and n_test_examples.
     This is the computation behind `NeuronResult.metrics` at extraction.
     """

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from n2g_kb.model import LoadedModel, batched_neuron_activations
+from n2g_kb.lm.model import LoadedModel, batched_neuron_activations
 
 Progress = Callable[[str, int, int], None]
 

@@ -18,9 +18,9 @@ from typing import Any
 import neo4j
 from neo4j import exceptions as nx
 
-from n2g_kb import cypher
+from n2g_kb.kb import cypher
 from n2g_kb.errors import DatabaseError, NotFoundError
-from n2g_kb.results import Example, NeuronResult
+from n2g_kb.n2g.results import Example, NeuronResult
 from n2g_kb.settings import ConnectionSettings
 
 def _finite(x: Any) -> Any:
@@ -79,7 +79,7 @@ class Store:
 
     # -- plumbing ------------------------------------------------------------------------
     def _wrap(self, e: Exception) -> DatabaseError:
-        from n2g_kb.db import wrap
+        from n2g_kb.kb.db import wrap
 
         settings = self.settings or ConnectionSettings(uri="bolt://unknown", database=self.database)
         return wrap(e, settings)

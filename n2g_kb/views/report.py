@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from n2g_kb.errors import ConfigError
-from n2g_kb.evaluate import Evaluation
+from n2g_kb.runners.evaluate import Evaluation
 
 FIRING = ("precision", "recall", "f1")
 NONFIRING = ("nonfiring_precision", "nonfiring_recall", "nonfiring_f1")

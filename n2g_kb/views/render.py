@@ -21,7 +21,7 @@ from pathlib import Path
 import graphviz
 
 from n2g_kb.errors import N2GKBError
-from n2g_kb.trie import IGNORE, Trie, TrieNode
+from n2g_kb.n2g.trie import IGNORE, Trie, TrieNode
 
 IGNORE_FILL = "#e0e0e0"
 IGNORE_LABEL = "*"

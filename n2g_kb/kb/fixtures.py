@@ -6,7 +6,7 @@ firing token, ``IGNORE`` stands for "any one token"), turned into a real `Trie` 
 The answers each query should give on this knowledge base are stated next to the
 neurons below, and the tests check them (see tests/test_queries.py).
 
-Run ``python -m n2g_kb.fixtures`` to write it into the configured Neo4j (NEO4J_* or the
+Run ``python -m n2g_kb.kb.fixtures`` to write it into the configured Neo4j (NEO4J_* or the
 managed local one); it only replaces the neurons of the two fixture models.
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from n2g_kb.results import NeuronResult, NeuronStatus
-from n2g_kb.trie import IGNORE, Trie, TrieNode
+from n2g_kb.n2g.results import NeuronResult, NeuronStatus
+from n2g_kb.n2g.trie import IGNORE, Trie, TrieNode
 
 FIXTURE_MODEL = "fixture"
 OTHER_MODEL = "fixture-b"
@@ -231,9 +231,9 @@ def write_fixture(store) -> list[NeuronResult]:
 
 
 def main() -> None:
-    from n2g_kb.db import open_driver
+    from n2g_kb.kb.db import open_driver
     from n2g_kb.settings import resolve
-    from n2g_kb.store import Store
+    from n2g_kb.kb.store import Store
 
     settings = resolve()
     with open_driver(settings) as (driver, resolved):

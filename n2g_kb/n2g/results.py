@@ -1,7 +1,7 @@
 """Plain data that flows from extraction to the store and back.
 
-These types are the contract between the pure extraction core (`n2g_kb.extract`), the
-store (`n2g_kb.store`) and evaluation. They hold only Python scalars and lists, so they
+These types are the contract between the pure extraction core (`n2g_kb.n2g.extract`), the
+store (`n2g_kb.kb.store`) and evaluation. They hold only Python scalars and lists, so they
 serialise to JSON and to Neo4j properties without conversion.
 """
 
@@ -43,7 +43,7 @@ class Example:
 class NeuronResult:
     """Everything extraction learned about one neuron.
 
-    `trie_nodes` is the trie as rows (see `n2g_kb.trie.Trie.to_rows`): one dict per node with
+    `trie_nodes` is the trie as rows (see `n2g_kb.n2g.trie.Trie.to_rows`): one dict per node with
     keys id, parent, kind ('root' | 'token' | 'ignore'), token, depth, activation,
     importance, end_activation. `firing_tokens` maps a normalised token to the highest
     normalised activation stored for it; `context_tokens` maps a normalised context token

@@ -1,6 +1,6 @@
 """Scoring the stored graphs: predictions of each neuron's trie against its real activations.
 
-Two kinds of evaluation, one scoring rule (`n2g_kb.metrics`):
+Two kinds of evaluation, one scoring rule (`n2g_kb.n2g.metrics`):
 
 * held-out (`evaluate_stored`): each neuron's trie, read back from Neo4j, predicts the
   activations of the neuron's test examples stored at ingest; the token-lookup and n-gram
@@ -34,16 +34,16 @@ from torch import Tensor
 
 from n2g_kb import __version__
 from n2g_kb.errors import ConfigError, CorpusError, N2GKBError, NotFoundError
-from n2g_kb.metrics import (
+from n2g_kb.n2g.metrics import (
     NGramBaseline,
     TokenLookupBaseline,
     normalise,
     score_examples,
     scores_from_counts,
 )
-from n2g_kb.results import NeuronResult
+from n2g_kb.n2g.results import NeuronResult
 from n2g_kb.selection import format_ranges
-from n2g_kb.trie import Trie, TrieRowsError
+from n2g_kb.n2g.trie import Trie, TrieRowsError
 
 Progress = Callable[[str, int, int], None]
 Kind = Literal["held-out", "corpus"]
@@ -200,7 +200,7 @@ def _flat(prefix: str, tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
 class Tally:
     """Confusion counts of one neuron's predictors, accumulated text by text.
 
-    Counts the way `n2g_kb.metrics.firing_scores` does (a token fires when its value is
+    Counts the way `n2g_kb.n2g.metrics.firing_scores` does (a token fires when its value is
     >= threshold), so `metrics()` equals `metrics_dict` over all the texts at once
     without keeping them. Predictor ``n2g`` gives the unprefixed keys, any other name
     ``baseline_{name}_``.
@@ -271,7 +271,7 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def _load(store: Any, model: str, rows: Sequence[Mapping[str, Any]]) -> list[NeuronResult]:
-    from n2g_kb.store import result_from_record
+    from n2g_kb.kb.store import result_from_record
 
     records = store.read("eval/neurons_load", model=model, keys=[{"layer": r["layer"], "index": r["index"]} for r in rows])
     return [result_from_record(record) for record in records]
@@ -371,7 +371,7 @@ def _target(result: NeuronResult, settings: EvalSettings) -> _Target:
 def corpus_windows(model: Any, documents: Iterable[str], options: CorpusOptions) -> Iterator[list[int]]:
     """The documents as windows of token ids (no BOS), cut as ingest cuts its mining
     corpus: documents joined by the tokenizer's EOS token (else BOS)."""
-    from n2g_kb.corpus import token_windows
+    from n2g_kb.runners.corpus import token_windows
 
     eos = getattr(model.tokenizer, "eos_token_id", None)
     separator = int(eos) if eos is not None else int(model.bos_token_id)

@@ -1,7 +1,7 @@
 """Questions across neurons: one helper per query of `cypher/query/`, answers as DataFrames.
 
 Each helper validates its arguments, normalises tokens the way N2G stores them
-(`n2g_kb.trie.normalise_token`: " Paris" -> "paris"), runs its `.cypher` file unchanged
+(`n2g_kb.n2g.trie.normalise_token`: " Paris" -> "paris"), runs its `.cypher` file unchanged
 through `Store.read` with every value as a parameter, and returns a `pandas.DataFrame`
 whose columns are listed in `COLUMNS` (stable, also when there are no rows). A model
 name that is not in the knowledge base raises `NotFoundError` naming the models that are.
@@ -23,10 +23,10 @@ from typing import Any
 
 import pandas as pd
 
-from n2g_kb import cypher
+from n2g_kb.kb import cypher
 from n2g_kb.errors import ConfigError, ModelError, NotFoundError
-from n2g_kb.results import NeuronResult
-from n2g_kb.trie import IGNORE, Trie, normalise_token
+from n2g_kb.n2g.results import NeuronResult
+from n2g_kb.n2g.trie import IGNORE, Trie, normalise_token
 
 COLUMNS: dict[str, list[str]] = {
     "models": ["model", "neurons", "layers", "properties"],
@@ -200,7 +200,7 @@ def in_context(
 
 def _tokens(tokens: Sequence[str]) -> list[str]:
     if isinstance(tokens, str):
-        raise ConfigError("Give the text as a list of tokens (tokenise it first, e.g. with `n2g_kb.query.tokenize`)")
+        raise ConfigError("Give the text as a list of tokens (tokenise it first, e.g. with `n2g_kb.kb.query.tokenize`)")
     tokens = list(tokens)
     if not tokens:
         raise ConfigError("The text has no tokens")

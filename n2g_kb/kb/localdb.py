@@ -56,7 +56,7 @@ class ServerInfo:
 
 
 def _pom() -> bytes:
-    return resources.files("n2g_kb").joinpath("neo4j_pom.xml").read_bytes()
+    return resources.files("n2g_kb.kb").joinpath("neo4j_pom.xml").read_bytes()
 
 
 def _pom_digest() -> str:

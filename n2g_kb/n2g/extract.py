@@ -2,9 +2,9 @@
 
 For the neurons of one layer, `extract_neurons`:
   1. splits each neuron's top examples into train and test (fixed seed);
-  2. prunes every training example (`n2g_kb.prune`);
-  3. measures importances on every pruned prompt (`n2g_kb.saliency`);
-  4. augments the pruned prompts around their important tokens (`n2g_kb.augment`) and
+  2. prunes every training example (`n2g_kb.n2g.prune`);
+  3. measures importances on every pruned prompt (`n2g_kb.n2g.saliency`);
+  4. augments the pruned prompts around their important tokens (`n2g_kb.n2g.augment`) and
      measures importances on every variant;
   5. builds one `Trie` per neuron from the pruned prompts and their variants, with
      activations normalised by the neuron's max activation and rescaled by the pruning
@@ -26,15 +26,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from n2g_kb.augment import AugmentRequest, Augmenter, Variant, augment_prompts, load_augmenter
-from n2g_kb.config import N2GConfig
+from n2g_kb.n2g.augment import AugmentRequest, Augmenter, Variant, augment_prompts, load_augmenter
+from n2g_kb.n2g.config import N2GConfig
 from n2g_kb.errors import SelectionError
-from n2g_kb.metrics import score_examples
-from n2g_kb.model import LoadedModel, batched_neuron_activations
-from n2g_kb.prune import PruneRequest, Pruned, prune_examples
-from n2g_kb.results import Example, NeuronResult
-from n2g_kb.saliency import SaliencyRequest, saliency
-from n2g_kb.trie import Trie, important_positions
+from n2g_kb.n2g.metrics import score_examples
+from n2g_kb.lm.model import LoadedModel, batched_neuron_activations
+from n2g_kb.n2g.prune import PruneRequest, Pruned, prune_examples
+from n2g_kb.n2g.results import Example, NeuronResult
+from n2g_kb.n2g.saliency import SaliencyRequest, saliency
+from n2g_kb.n2g.trie import Trie, important_positions
 
 Progress = Callable[[str, int, int], None]
 

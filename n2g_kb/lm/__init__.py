@@ -1,0 +1,1 @@
+"""The language model door: loading a model and reading its neuron activations fast."""

@@ -1,0 +1,1 @@
+"""The views: drawing a neuron's graph and writing evaluation reports."""
