@@ -126,6 +126,53 @@ def build_tiny_gpt2(
     return directory
 
 
+# Tiny dimensions per `transformers` model type; vocab and special tokens come from the tokenizer.
+_TINY_CONFIGS: dict[str, dict] = {
+    "gpt2": dict(n_embd=32, n_layer=2, n_head=4, n_inner=64, n_positions=64),
+    "gpt_neox": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64),
+    "gptj": dict(n_embd=32, n_layer=2, n_head=4, n_inner=64, n_positions=64, rotary_dim=4),
+    "llama": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64),
+    "mistral": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64),
+    "qwen2": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64),
+    "gemma": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, head_dim=8, intermediate_size=64, max_position_embeddings=64),
+    "gemma2": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8, intermediate_size=64, max_position_embeddings=64),
+    "olmo": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, max_position_embeddings=64),
+}
+TINY_ARCHITECTURES = tuple(_TINY_CONFIGS)
+
+
+def tiny_tokenizer(vocab_size: int = 300, n_sentences: int = 400, seed: int = 0):
+    """A small byte-level BPE tokenizer trained on the synthetic corpus (BOS = EOS =
+    `<|endoftext|>`), to share between tiny models of several architectures."""
+    return _train_bpe_tokenizer(synthetic_corpus(n_sentences=n_sentences, seed=seed), vocab_size)
+
+
+def build_tiny_causal_lm(directory: str | Path, model_type: str, tokenizer=None, *, seed: int = 0, **overrides) -> Path:
+    """Write a random tiny causal LM of `model_type` (a `transformers` model type, one of
+    `TINY_ARCHITECTURES`) with `tokenizer` (default: `tiny_tokenizer()`) to `directory`,
+    in the `save_pretrained` layout, so it loads through the real path. `overrides` change
+    config fields (e.g. num_hidden_layers)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if model_type not in _TINY_CONFIGS:
+        raise ValueError(f"no tiny config for {model_type!r}; use one of {', '.join(_TINY_CONFIGS)}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = tokenizer if tokenizer is not None else tiny_tokenizer()
+    config = AutoConfig.for_model(
+        model_type,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **{**_TINY_CONFIGS[model_type], **overrides},
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config)
+    _save(directory, model, tokenizer)
+    return directory
+
+
 def train_tiny_gpt2(
     directory: str | Path,
     *,
@@ -343,10 +390,13 @@ def mine_top_examples(
 
 __all__ = [
     "BOS",
+    "TINY_ARCHITECTURES",
+    "build_tiny_causal_lm",
     "build_tiny_gpt2",
     "build_tiny_masked_lm",
     "corpus_token_stream",
     "mine_top_examples",
     "synthetic_corpus",
+    "tiny_tokenizer",
     "train_tiny_gpt2",
 ]

@@ -170,7 +170,7 @@ def test_solu_ln_models_read_the_activation_before_the_mlp_layernorm(model: Load
     torch.testing.assert_close(acts, x * torch.softmax(x, dim=-1))
 
 
-def test_gated_mlps_are_a_model_error(model: LoadedModel) -> None:
+def test_a_native_gated_mlp_reads_the_down_projection_input(model: LoadedModel) -> None:
     from transformer_lens.model_bridge import TransformerBridge
 
     cfg = {
@@ -186,5 +186,19 @@ def test_gated_mlps_are_a_model_error(model: LoadedModel) -> None:
         "normalization_type": "RMS",
         "seed": 0,
     }
-    with pytest.raises(ModelError, match="gated MLP"):
-        load_model("native-gated", bridge=TransformerBridge.boot_native(cfg, tokenizer=model.tokenizer))
+    gated = load_model("native-gated", bridge=TransformerBridge.boot_native(cfg, tokenizer=model.tokenizer))
+    assert gated.hook_name(0) == "blocks.0.mlp.hook_post"
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [
+        gated.bridge.hook_dict[name].register_forward_hook(lambda _m, _i, out, name=name: seen.setdefault(name, out))
+        for name in ("blocks.0.mlp.hook_pre", "blocks.0.mlp.hook_pre_linear")
+    ]
+    try:
+        acts = gated.layer_activations(torch.tensor([[0, 5, 6, 7]]), [0])[0]
+    finally:
+        for h in hooks:
+            h.remove()
+    # the native block fires its gate/up hooks: the neuron is silu(gate) * up
+    gate, up = seen["blocks.0.mlp.hook_pre"], seen["blocks.0.mlp.hook_pre_linear"]
+    torch.testing.assert_close(acts, torch.nn.functional.silu(gate) * up)
+    assert acts.shape == (1, 4, 64)

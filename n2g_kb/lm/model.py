@@ -12,11 +12,13 @@ it: it takes many (token sequence, neuron) requests, runs each distinct sequence
 length-sorted, right-padded batches and returns every request's activations over its own
 real positions only.
 
-Which activation is "the neuron": the MLP's hidden activation after the nonlinearity,
-TransformerLens hook `blocks.{layer}.mlp.hook_post`, for GELU/ReLU-style MLPs (GPT-2,
-Pythia, ...). SoLU-LN models (the paper's SoLU-6L) use the post-SoLU, pre-LayerNorm value,
-HookedTransformer's `mlp.hook_mid`, which the bridge exposes as `blocks.{layer}.mlp.ln.hook_in`.
-Gated MLPs are not supported.
+Which activation is "the neuron": the input of the MLP's down (output) projection,
+TransformerLens hook `blocks.{layer}.mlp.hook_post` (the bridge's `mlp.out.hook_in`). For
+GELU/ReLU-style MLPs (GPT-2, GPT-NeoX/Pythia, GPT-J) that is act(W_in x); for gated MLPs
+(Llama, Mistral, Qwen2, Gemma/Gemma 2, OLMo) it is act(gate_proj x) * up_proj x. SoLU-LN
+models (the paper's SoLU-6L) use the post-SoLU, pre-LayerNorm value, HookedTransformer's
+`mlp.hook_mid`, which the bridge exposes as `blocks.{layer}.mlp.ln.hook_in`.
+Mixture-of-experts MLPs and models without an MLP (Mamba, ...) are refused with one line.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ _ELEMENTWISE_ACTIVATIONS = {
     "solu",
 }
 _LEGACY_PREFIXES = ("NeelNanda/", "ArthurConmy/", "Baidicoot/")
+SUPPORTED_ARCHITECTURES = "GPT-2, GPT-NeoX/Pythia, GPT-J, Llama, Mistral, Qwen2, Gemma/Gemma 2, OLMo, SoLU"
 
 
 class _StopForward(Exception):
@@ -105,7 +108,7 @@ class LoadedModel:
         if missing:
             raise ModelError(
                 f"model {name!r} has no activation hook {missing[0]!r}; its MLP layout is not supported "
-                "(use a GPT-2/Pythia-style or SoLU model)"
+                f"(architecture {_architecture(bridge)}; supported: {SUPPORTED_ARCHITECTURES})"
             )
         tokenizer = getattr(bridge, "tokenizer", None)
         if tokenizer is None:
@@ -354,10 +357,29 @@ def _boot(name_or_path: str, device: str, dtype: torch.dtype) -> Any:
             return TransformerBridge.boot_transformers(str(path) if local else name_or_path, device=device, dtype=dtype)
     except Exception as e:  # any loader failure becomes one actionable line
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "Could not determine supported architecture" in reason:
+            raise ModelError(
+                f"model {name_or_path!r} has an architecture TransformerLens's TransformerBridge cannot load "
+                f"({_config_architecture(path if local else None) or 'unknown'}); N2G extraction supports "
+                f"{SUPPORTED_ARCHITECTURES}"
+            ) from e
         raise ModelError(
             f"could not load model {name_or_path!r} ({reason[:200]}); check the name and that the hub "
             "is reachable, or pass a local directory written by save_pretrained"
         ) from e
+
+
+def _config_architecture(path: Path | None) -> str | None:
+    """The `architectures` entry of a local checkpoint's config.json, if readable."""
+    if path is None:
+        return None
+    try:
+        import json
+
+        names = json.loads((path / "config.json").read_text()).get("architectures") or []
+        return ", ".join(map(str, names)) or None
+    except (OSError, ValueError):
+        return None
 
 
 @contextlib.contextmanager
@@ -377,9 +399,18 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+def _architecture(bridge: Any) -> str:
+    cfg = getattr(bridge, "cfg", None)
+    return str(getattr(cfg, "architecture", None) or getattr(cfg, "original_architecture", None) or type(bridge).__name__)
+
+
 def _hook_template(cfg: Any, act_fn: str, name: str) -> str:
-    if getattr(cfg, "gated_mlp", False):
-        raise ModelError(f"model {name!r} has a gated MLP; N2G extraction supports GELU/ReLU-style and SoLU MLPs")
+    experts = getattr(cfg, "num_experts", None) or getattr(cfg, "num_local_experts", None)
+    if experts and int(experts) > 1:
+        raise ModelError(
+            f"model {name!r} has a mixture-of-experts MLP ({experts} experts); N2G extraction supports one "
+            f"dense MLP per layer ({SUPPORTED_ARCHITECTURES})"
+        )
     if act_fn == "solu_ln":
         return "blocks.{layer}.mlp.ln.hook_in"
     if act_fn in _ELEMENTWISE_ACTIVATIONS:
