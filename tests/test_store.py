@@ -110,3 +110,16 @@ def test_schema_initialisation_is_idempotent(store):
     store.init_schema()
     names = {row["name"] for row in store.read("test/constraints")}
     assert {"neuron_key", "token_text", "trie_node_key", "model_name", "run_id", "example_key"} <= names
+
+
+def test_the_unit_kind_and_sae_are_stored_on_the_neuron_and_read_back(store):
+    from dataclasses import replace
+
+    latent = replace(_result(2, 5), model="tiny@sae", kind="sae_latent", sae="blocks.2.hook_resid_post")
+    store.write_neurons("tiny@sae", [latent], run_id=None)
+    store.write_neurons("tiny", [_result(2, 5)], run_id=None)
+    loaded = store.load_neuron("tiny@sae", 2, 5)
+    assert (loaded.kind, loaded.sae) == ("sae_latent", "blocks.2.hook_resid_post")
+    assert "kind" not in loaded.metrics and loaded.metrics == latent.metrics
+    plain = store.load_neuron("tiny", 2, 5)
+    assert (plain.kind, plain.sae) == ("neuron", None)

@@ -7,7 +7,8 @@
 //   nodes    (trie rows: id, parent, parent_pos (position of the parent in nodes; null
 //             for the root), kind, token, depth, activation, importance, end_activation),
 //   firing   (token, activation), context (token, importance),
-//   examples (split, idx, pos, tokens, activations).
+//   examples (split, idx, pos, tokens, activations),
+//   kind ('neuron' | 'sae_latent' | 'transcoder'), sae (the SAE's id, null for neurons).
 MERGE (m:Model {name: $model})
 WITH m
 UNWIND $neurons AS row
@@ -38,6 +39,7 @@ SET n.max_activation = row.max_activation,
     n.run_id = $run_id,
     n.updated_at = datetime()
 SET n += row.metrics
+SET n.kind = row.kind, n.sae = row.sae
 MERGE (m)-[:HAS_NEURON]->(n)
 WITH n, row
 // 3. the trie: nodes, then Neuron-[:HAS_TRIE]->root and parent-[:NEXT]->child

@@ -63,6 +63,8 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
                 "firing": [{"token": t, "activation": float(a)} for t, a in r.firing_tokens.items()],
                 "context": [{"token": t, "importance": float(i)} for t, i in r.context_tokens.items()],
                 "examples": examples,
+                "kind": r.kind,
+                "sae": r.sae,
             }
         )
     return {"model": model, "neurons": neurons}
@@ -183,6 +185,7 @@ class Store:
 
 
 _NEURON_FIELDS = {"model", "layer", "index", "max_activation", "status", "error", "n_trie_nodes", "run_id", "updated_at"}
+_UNIT_FIELDS = {"kind", "sae"}
 
 
 def result_from_record(record: dict[str, Any]) -> NeuronResult:
@@ -193,7 +196,7 @@ def result_from_record(record: dict[str, Any]) -> NeuronResult:
     metrics = {
         k: float(v)
         for k, v in props.items()
-        if k not in _NEURON_FIELDS and isinstance(v, (int, float)) and not isinstance(v, bool)
+        if k not in _NEURON_FIELDS and k not in _UNIT_FIELDS and isinstance(v, (int, float)) and not isinstance(v, bool)
     }
     firing: dict[str, float] = {}
     context: dict[str, float] = {}
@@ -214,6 +217,8 @@ def result_from_record(record: dict[str, Any]) -> NeuronResult:
         examples=examples,
         metrics=metrics,
         error=props.get("error"),
+        kind=props.get("kind") or "neuron",
+        sae=props.get("sae"),
     )
 
 

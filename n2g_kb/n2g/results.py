@@ -12,6 +12,8 @@ from typing import Literal
 
 Split = Literal["train", "test"]
 NeuronStatus = Literal["ok", "dead", "failed"]
+UnitKind = Literal["neuron", "sae_latent", "transcoder"]
+UNIT_KINDS: tuple[str, ...] = ("neuron", "sae_latent", "transcoder")
 
 
 @dataclass
@@ -49,6 +51,9 @@ class NeuronResult:
     normalised activation stored for it; `context_tokens` maps a normalised context token
     to its highest importance. `metrics` holds evaluation figures on the test examples
     (keys such as 'precision', 'recall', 'f1', 'nonfiring_f1', 'baseline_token_f1').
+    `kind` says what the unit is: 'neuron' (an MLP neuron), 'sae_latent' (a sparse
+    autoencoder latent) or 'transcoder' (a transcoder feature); `sae` names the SAE or
+    transcoder for the latter two (None for neurons).
     """
 
     model: str
@@ -62,6 +67,8 @@ class NeuronResult:
     examples: list[Example] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    kind: UnitKind = "neuron"
+    sae: str | None = None
 
     @property
     def key(self) -> tuple[str, int, int]:
