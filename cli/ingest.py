@@ -19,7 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cli.common import DatabaseOpt, PasswordOpt, UriOpt, UserOpt, cli_errors, connection, console, err_console, open_store
-from n2g_kb.runners.ingest import DEFAULT_AUGMENTER, IngestOptions, IngestSummary, ProgressEvent, run_ingest
+from n2g_kb.runners.ingest import DEFAULT_AUGMENTER, DEFAULT_METHOD, IngestOptions, IngestSummary, ProgressEvent, run_ingest
 
 _PANEL = "Ingest"
 _STEP_NAMES = {
@@ -207,6 +207,15 @@ def ingest(
             rich_help_panel=_PANEL,
         ),
     ] = DEFAULT_AUGMENTER or "none",
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="Extraction method: 'n2g+' (improved: every firing token, back-off, calibrated on train) or 'paper' "
+            "(Foote et al. 2023 as published).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = DEFAULT_METHOD,
     name: Annotated[
         str | None,
         typer.Option("--name", help="Name to store the model under (default: the HF name, or a local directory's name).", rich_help_panel=_PANEL),
@@ -243,6 +252,7 @@ def ingest(
             name=name,
             force=force,
             chunk_size=chunk_size,
+            method=method,
         )
         with open_store(connection(uri, user, password, database)) as store:
             if err_console.is_terminal:

@@ -122,6 +122,9 @@ def test_the_run_records_its_parameters_and_package_versions(store, loaded, mode
     assert run["layers"] == [1] and run["neurons"] == "0,2-3" and run["examples"] == 6
     assert json.loads(run["config_json"])["n_examples"] == 6
     assert json.loads(run["config_json"])["augment_model"] is None
+    assert run["method"] == json.loads(run["config_json"])["method"] == _options(model_dir, corpus_file, layers="1").method
+    stored = store.load_neuron("tiny", 1, 0)
+    assert stored.method == run["method"] and stored.method_config == json.loads(run["config_json"])
     assert {"torch", "transformers", "neo4j", "n2g-kb"} <= set(json.loads(run["versions_json"]))
     assert set(json.loads(run["timings_json"])) >= {"load_s", "mine_s", "extract_s", "write_s"}
     assert run["tokens_mined"] > 0 and run["corpus"].startswith("txt file")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from n2g_kb.errors import DatabaseError, NotFoundError
@@ -103,6 +105,20 @@ def test_runs_record_provenance_and_link_their_neurons(store):
     assert row["config_json"] == '{"n_examples": 20}'
     assert row["layers"] == [0, 1]
     assert row["produced"] == 1
+
+
+def test_the_method_and_its_config_are_stored_on_each_neuron_and_can_be_filtered_on(store):
+    paper = _result(0, 1)
+    improved = _result(0, 2)
+    improved.method, improved.method_config = "n2g+", {"method": "n2g+", "backoff": True}
+    store.write_neurons("tiny", [paper, improved], run_id=None)
+    rows = store.read("test/neurons_by_method", model="tiny", method="n2g+")
+    assert [(r["layer"], r["index"]) for r in rows] == [(0, 2)]
+    assert json.loads(rows[0]["config_json"]) == {"method": "n2g+", "backoff": True}
+    assert [r["index"] for r in store.read("test/neurons_by_method", model="tiny", method="paper")] == [1]
+    loaded = store.load_neuron("tiny", 0, 2)
+    assert (loaded.method, loaded.method_config) == ("n2g+", {"method": "n2g+", "backoff": True})
+    assert "method" not in loaded.metrics
 
 
 def test_schema_initialisation_is_idempotent(store):

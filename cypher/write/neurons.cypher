@@ -4,6 +4,7 @@
 // it, so no step depends on the planner choosing an index for a MATCH.
 // Parameters: $model, $run_id (may be null), $neurons: list of maps with
 //   layer, index, max_activation, status, error, n_trie_nodes, metrics (map of floats),
+//   method ("paper" | "n2g+"), method_config_json (the N2GConfig as JSON text, may be null),
 //   nodes    (trie rows: id, parent, parent_pos (position of the parent in nodes; null
 //             for the root), kind, token, depth, activation, importance, end_activation),
 //   firing   (token, activation), context (token, importance),
@@ -36,6 +37,8 @@ SET n.max_activation = row.max_activation,
     n.status = row.status,
     n.error = row.error,
     n.n_trie_nodes = row.n_trie_nodes,
+    n.method = row.method,
+    n.method_config_json = row.method_config_json,
     n.run_id = $run_id,
     n.updated_at = datetime()
 SET n += row.metrics

@@ -57,6 +57,8 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
                 "max_activation": float(r.max_activation),
                 "status": r.status,
                 "error": r.error,
+                "method": r.method,
+                "method_config_json": json.dumps(r.method_config, sort_keys=True, default=str) if r.method_config else None,
                 "n_trie_nodes": len(r.trie_nodes),
                 "metrics": {k: _finite(float(v)) for k, v in r.metrics.items()},
                 "nodes": nodes,
@@ -184,7 +186,7 @@ class Store:
         return result_from_record(rows[0])
 
 
-_NEURON_FIELDS = {"model", "layer", "index", "max_activation", "status", "error", "n_trie_nodes", "run_id", "updated_at"}
+_NEURON_FIELDS = {"model", "layer", "index", "max_activation", "status", "error", "n_trie_nodes", "run_id", "updated_at", "method", "method_config_json"}
 _UNIT_FIELDS = {"kind", "sae"}
 
 
@@ -219,6 +221,8 @@ def result_from_record(record: dict[str, Any]) -> NeuronResult:
         error=props.get("error"),
         kind=props.get("kind") or "neuron",
         sae=props.get("sae"),
+        method=props.get("method") or "paper",
+        method_config=json.loads(props["method_config_json"]) if props.get("method_config_json") else {},
     )
 
 

@@ -7,9 +7,18 @@ implementation; where the reference hard-codes a value, the field says so.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 from n2g_kb.errors import ConfigError
+
+PAPER = "paper"
+IMPROVED = "n2g+"
+METHODS = (PAPER, IMPROVED)
+"""Extraction methods: `paper` is Foote et al. (2023) as published; `n2g+` turns on every
+improvement switch below (each can also be set on its own, to measure it alone)."""
+
+IMPROVEMENTS = ("all_firing", "backoff", "calibrate", "sample_examples", "negative_examples")
+"""The switches that make `n2g+` differ from `paper` (off / 0 in the paper method)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,26 @@ class N2GConfig:
         batch_tokens: padded-token budget of one model batch (rows x longest row).
         max_batch_rows: most rows in one model batch.
         mlm_batch_size: masked texts per masked-LM batch.
+    Method (see `METHODS`; every switch is off in the paper method)
+        method: the name stored with every graph this config builds ("paper" or "n2g+").
+        all_firing: learn context for every firing token of every training example, not
+            only the pruned key token: one masked copy per position of each example
+            (cut after its last firing token) gives importances for all its firing tokens
+            at once; the stretch kept before a firing token is the pruned key token's
+            context length at most.
+        backoff: every firing token seen in training also ends a context-free pattern
+            (depth 1), so a token whose context patterns all miss still gets a prediction.
+        calibrate: after building, each pattern's value is set from the training split:
+            the pattern predicts firing when at least `calibrate_min_precision` of the
+            training positions it decides fire (value: their mean activation), else it
+            predicts their mean activation (below the firing threshold).
+        calibrate_min_precision: see `calibrate`.
+        sample_examples: extra training windows per neuron, sampled by the mining pass
+            across the activation range (`sample_bins` equal bins of the max activation,
+            seeded); they train, they are never test data.
+        sample_bins: bins of the quantile sampling.
+        negative_examples: extra training windows per neuron drawn from the mining
+            pass's random sample of text on which the neuron does not fire.
     """
 
     n_examples: int = 20
@@ -78,8 +107,45 @@ class N2GConfig:
     batch_tokens: int = 32768
     max_batch_rows: int = 1024
     mlm_batch_size: int = 64
+    method: str = PAPER
+    all_firing: bool = False
+    backoff: bool = False
+    calibrate: bool = False
+    calibrate_min_precision: float = 0.5
+    sample_examples: int = 0
+    sample_bins: int = 10
+    negative_examples: int = 0
+
+    @classmethod
+    def for_method(cls, method: str, **settings: object) -> N2GConfig:
+        """The config of `method` ("paper" or "n2g+"), with `settings` overriding fields."""
+        if method not in METHODS:
+            raise ConfigError(f"unknown N2G method {method!r}; use one of: {', '.join(METHODS)}")
+        preset: dict[str, object] = {"method": method}
+        if method == IMPROVED:
+            preset.update(IMPROVED_SETTINGS)
+        return cls(**{**preset, **settings})  # type: ignore[arg-type]
+
+    def without(self, switch: str) -> N2GConfig:
+        """This config with one improvement switch turned off (for ablations)."""
+        if switch not in IMPROVEMENTS:
+            raise ConfigError(f"unknown switch {switch!r}; use one of: {', '.join(IMPROVEMENTS)}")
+        default = next(f.default for f in fields(self) if f.name == switch)
+        return replace(self, **{switch: default})
+
+    @property
+    def mines_samples(self) -> bool:
+        """Whether this method needs the mining pass's extra training windows."""
+        return self.sample_examples > 0 or self.negative_examples > 0
 
     def __post_init__(self) -> None:
+        self._require(self.method in METHODS, "method", f"use one of: {', '.join(METHODS)}")
+        self._require(
+            0.0 < self.calibrate_min_precision <= 1.0, "calibrate_min_precision", "use a fraction in (0, 1]"
+        )
+        self._require(self.sample_examples >= 0, "sample_examples", "use 0 or more windows")
+        self._require(self.sample_bins >= 1, "sample_bins", "use 1 or more bins")
+        self._require(self.negative_examples >= 0, "negative_examples", "use 0 or more windows")
         self._require(self.n_examples >= 2, "n_examples", "use at least 2 (one train, one test)")
         self._require(0.0 < self.train_fraction < 1.0, "train_fraction", "use a value strictly between 0 and 1")
         for name in ("activation_threshold", "fire_threshold", "prune_threshold", "augment_keep_threshold"):
@@ -122,3 +188,13 @@ class N2GConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+IMPROVED_SETTINGS: dict[str, object] = {
+    "all_firing": True,
+    "backoff": True,
+    "calibrate": True,
+    "sample_examples": 10,
+    "negative_examples": 10,
+}
+"""What `N2GConfig.for_method("n2g+")` turns on."""

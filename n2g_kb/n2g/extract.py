@@ -171,7 +171,14 @@ def _new_job(
     max_activation: float | None,
     config: N2GConfig,
 ) -> _Job:
-    result = NeuronResult(model=model.name, layer=layer, index=neuron, max_activation=float(max_activation or 0.0))
+    result = NeuronResult(
+        model=model.name,
+        layer=layer,
+        index=neuron,
+        max_activation=float(max_activation or 0.0),
+        method=config.method,
+        method_config=config.to_dict(),
+    )
     job = _Job(result)
     if max_activation is None:
         result.status, result.error = "failed", "no max activation given for this neuron; mine the layer first"

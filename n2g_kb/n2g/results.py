@@ -69,6 +69,8 @@ class NeuronResult:
     error: str | None = None
     kind: UnitKind = "neuron"
     sae: str | None = None
+    method: str = "paper"
+    method_config: dict = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, int, int]:

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from n2g_kb.n2g.config import N2GConfig
+from n2g_kb.n2g.config import METHODS, PAPER, N2GConfig
 from n2g_kb.runners.corpus import CorpusSource, iter_documents, resolve_corpus, token_windows
 from n2g_kb.errors import ConfigError, DatabaseError, N2GKBError
 from n2g_kb.runners.mining import MinedExamples, MiningOptions, mine, prefetch
@@ -39,6 +39,8 @@ from n2g_kb.selection import format_ranges, parse_layers, parse_neurons, parse_r
 from n2g_kb.settings import data_dir
 
 DEFAULT_AUGMENTER = N2GConfig().augment_model
+DEFAULT_METHOD = PAPER
+"""The method `n2gkb ingest` uses without --method."""
 DONE_STATUSES = frozenset({"ok", "dead"})
 FAULT_ENV = "N2GKB_FAULT_AFTER_CHUNKS"
 """Test hook: when set to N, the process dies hard (exit 137, no cleanup) right after its
@@ -73,8 +75,11 @@ class IngestOptions:
     force: bool = False
     chunk_size: int = 64
     seed: int = 0
+    method: str = DEFAULT_METHOD
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"--method {self.method!r} is unknown; use one of: {', '.join(METHODS)}")
         if not self.model or not self.model.strip():
             raise ConfigError("no model given; pass a Hugging Face name (e.g. gpt2) or a local checkpoint directory")
         parse_ranges(self.layers, "--layers")
@@ -101,7 +106,7 @@ class IngestOptions:
         return self.model
 
     def n2g_config(self) -> N2GConfig:
-        return N2GConfig(n_examples=self.examples, augment_model=self.augmenter, seed=self.seed)
+        return N2GConfig.for_method(self.method, n_examples=self.examples, augment_model=self.augmenter, seed=self.seed)
 
     def mining_options(self, config: N2GConfig, device: str = "cpu") -> MiningOptions:
         """Mining settings; without a batch size, 256 windows per forward on a GPU, 32 on CPU."""
@@ -435,6 +440,7 @@ class _Ingest:
             device=str(self.model.device),
             dtype=options.dtype,
             augmenter=options.augmenter or "none",
+            method=self.config.method,
             config=self.config.to_dict(),
             versions=package_versions(),
             args=asdict(options),
