@@ -19,9 +19,12 @@ from rich.progress import (
 from rich.table import Table
 
 from cli.common import DatabaseOpt, PasswordOpt, UriOpt, UserOpt, cli_errors, connection, console, err_console, open_store
+from n2g_kb.errors import ConfigError
 from n2g_kb.runners.ingest import DEFAULT_AUGMENTER, DEFAULT_METHOD, IngestOptions, IngestSummary, ProgressEvent, run_ingest
+from n2g_kb.runners.shard import finish_sharded
 
 _PANEL = "Ingest"
+_SCALE = "Scale-out"
 _STEP_NAMES = {
     "prune": "pruning",
     "saliency": "saliency",
@@ -226,6 +229,23 @@ def ingest(
     force: Annotated[
         bool, typer.Option("--force", help="Recompute neurons already in the knowledge base.", rich_help_panel=_PANEL)
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="Do only the I-th of N disjoint parts (mining included), e.g. 2/8 for a Slurm array task; "
+            "then run the same command with --finish once.",
+            rich_help_panel=_SCALE,
+        ),
+    ] = None,
+    finish: Annotated[
+        bool,
+        typer.Option(
+            "--finish",
+            help="After all --shard runs: check that every chosen neuron is stored and mark the run finished.",
+            rich_help_panel=_SCALE,
+        ),
+    ] = False,
     uri: UriOpt = None,
     user: UserOpt = None,
     password: PasswordOpt = None,
@@ -253,8 +273,19 @@ def ingest(
             force=force,
             chunk_size=chunk_size,
             method=method,
+            shard=shard,
         )
+        if finish and shard:
+            raise ConfigError("--finish closes the whole ingest: run it once, without --shard, after every shard")
         with open_store(connection(uri, user, password, database)) as store:
+            if finish:
+                done = finish_sharded(store, options)
+                console.print(
+                    f"Run {done.run_id} finished: all {done.neurons_chosen:,} neurons are stored "
+                    f"({done.written:,} ok, {done.dead:,} dead).",
+                    highlight=False,
+                )
+                return
             if err_console.is_terminal:
                 columns = (
                     SpinnerColumn(),
@@ -270,6 +301,11 @@ def ingest(
             else:
                 summary = run_ingest(store, options, progress=_LogDisplay())
         console.print(_summary_table(summary))
+        if shard:
+            err_console.print(
+                f"Shard {shard} is done; once every shard is, run the same command with --finish instead of --shard.",
+                highlight=False,
+            )
         if summary.failed:
             err_console.print(
                 f"[yellow]{summary.failed:,} neurons failed[/yellow] (their errors are on the Neuron nodes); "

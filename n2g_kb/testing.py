@@ -400,3 +400,42 @@ __all__ = [
     "tiny_tokenizer",
     "train_tiny_gpt2",
 ]
+
+
+def stored_graphs(store, model: str, layers, neurons) -> dict[tuple[int, int], tuple]:
+    """Per (layer, neuron) as stored: status, max activation, trie rows, example tokens.
+    For comparing knowledge bases built different ways (tests, bench/scale.py)."""
+    out = {}
+    for layer in layers:
+        for n in neurons:
+            r = store.load_neuron(model, layer, n)
+            out[(layer, n)] = (r.status, r.max_activation, r.trie_nodes, [list(e.tokens) for e in r.examples])
+    return out
+
+
+def graph_differences(a: dict, b: dict, tolerance: float = 1e-4) -> list[str]:
+    """Where two `stored_graphs` snapshots differ (floats within `tolerance`): [] when
+    every neuron has the same status, examples and trie rows."""
+    out = [f"{key}: only in one" for key in sorted(set(a) ^ set(b))]
+    for key in sorted(set(a) & set(b)):
+        (status_a, max_a, nodes_a, ex_a), (status_b, max_b, nodes_b, ex_b) = a[key], b[key]
+        if (status_a, ex_a) != (status_b, ex_b):
+            out.append(f"{key}: status or examples differ")
+        elif abs(max_a - max_b) > tolerance or len(nodes_a) != len(nodes_b):
+            out.append(f"{key}: max activation or trie size differs")
+        elif any(not _rows_close(x, y, tolerance) for x, y in zip(nodes_a, nodes_b)):
+            out.append(f"{key}: trie rows differ")
+    return out
+
+
+def _rows_close(x: dict, y: dict, tolerance: float) -> bool:
+    if x.keys() != y.keys():
+        return False
+    for field in x:
+        u, v = x[field], y[field]
+        if isinstance(u, float) and isinstance(v, float):
+            if abs(u - v) > tolerance:
+                return False
+        elif u != v:
+            return False
+    return True

@@ -7,7 +7,7 @@ import torch
 
 from n2g_kb.runners.corpus import token_windows
 from n2g_kb.errors import CorpusError
-from n2g_kb.runners.mining import MinedExamples, MiningOptions, RunningTopK, mine, prefetch, window_scores
+from n2g_kb.runners.mining import MinedExamples, MiningOptions, RunningTopK, merge_parts, mine, prefetch, window_scores
 from n2g_kb.lm.model import load_model
 from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
 
@@ -115,3 +115,33 @@ def test_prefetch_keeps_the_order_and_hands_errors_to_the_consumer():
     assert next(stream) == 1
     with pytest.raises(CorpusError, match="corpus broke"):
         next(stream)
+
+
+def test_ties_go_to_the_earlier_window_so_the_top_k_is_a_total_order():
+    top = RunningTopK(k=2, n_neurons=1, device="cpu")
+    top.update(torch.tensor([[1.0], [2.0], [2.0]]), torch.tensor([0, 1, 2]))
+    top.update(torch.tensor([[2.0], [3.0]]), torch.tensor([3, 4]))
+    assert top.ids.tolist() == [[4], [1]]
+
+
+@pytest.mark.parametrize("n_parts", [2, 3, 9])
+def test_merging_the_parts_of_a_corpus_gives_exactly_one_pass_s_result(model, windows, mined, n_parts):
+    options = MiningOptions(n_examples=K, context=24, batch_size=7)
+    parts = [mine(model, LAYERS, NEURONS, windows, options, part=(i, n_parts)) for i in range(n_parts)]
+    assert sum(p.n_tokens for p in parts) == mined.n_tokens
+    merged = merge_parts(parts, options)
+    assert merged.n_windows == mined.n_windows and merged.n_tokens == mined.n_tokens
+    assert torch.equal(merged.window_ids, mined.window_ids)
+    assert torch.equal(merged.windows, mined.windows) and torch.equal(merged.lengths, mined.lengths)
+    for layer in LAYERS:
+        a, b = merged.layers[layer], mined.layers[layer]
+        assert torch.equal(a.window_index, b.window_index)
+        assert torch.equal(a.scores, b.scores) and torch.equal(a.max_activations, b.max_activations)
+        assert torch.allclose(a.activations, b.activations, atol=1e-5)
+
+
+def test_merging_parts_checks_the_whole_corpus_is_long_enough(model, windows):
+    options = MiningOptions(n_examples=4, context=24, batch_size=1)
+    parts = [mine(model, [0], [0], windows[:3], options, part=(i, 2)) for i in range(2)]
+    with pytest.raises(CorpusError, match=r"gave 3 windows .* but --examples 4 needs 4 distinct windows"):
+        merge_parts(parts, options)

@@ -34,6 +34,7 @@ from n2g_kb.n2g.config import METHODS, PAPER, N2GConfig
 from n2g_kb.runners.corpus import CorpusSource, iter_documents, resolve_corpus, token_windows
 from n2g_kb.errors import ConfigError, DatabaseError, N2GKBError
 from n2g_kb.runners.mining import MinedExamples, MiningOptions, mine, prefetch
+from n2g_kb.runners.shard import Shard
 from n2g_kb.n2g.results import NeuronResult
 from n2g_kb.selection import format_ranges, parse_layers, parse_neurons, parse_ranges
 from n2g_kb.settings import data_dir
@@ -58,6 +59,8 @@ class IngestOptions:
     directory's name). `layers` / `neurons` are selections like "0-11" or "0-99,512"
     (`neurons` None = all). `augmenter` is a masked LM name or path, or None to disable
     augmentation. `chunk_size` neurons share one extraction call and one write.
+    `shard` "I/N" does only the I-th of N disjoint slices of the work
+    (`n2g_kb.runners.shard`); the run id stays the whole ingest's.
     """
 
     model: str
@@ -76,6 +79,7 @@ class IngestOptions:
     chunk_size: int = 64
     seed: int = 0
     method: str = DEFAULT_METHOD
+    shard: str | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -94,6 +98,8 @@ class IngestOptions:
         if self.augmenter is not None and self.augmenter.strip().lower() in ("", "none", "off"):
             object.__setattr__(self, "augmenter", None)
         MiningOptions(n_examples=self.examples, context=self.context, max_tokens=self.max_tokens, batch_size=self.batch_size or 1)
+        if self.shard is not None:
+            Shard.parse(self.shard)
 
     @property
     def model_name(self) -> str:
@@ -402,7 +408,10 @@ class _Ingest:
         self.corpus = resolve_corpus(options.corpus, options.model)
         self.key = run_key(options, self.corpus, self.layers, self.neurons)
         self.run_id = run_id_for(self.name, self.key)
-        self.checkpoint = self.runs_dir / _safe_dir_name(self.run_id) / "mined.pt"
+        self.shard = Shard.parse(options.shard) if options.shard else None
+        self.chosen = self.shard.part(self.layers, self.neurons) if self.shard else {layer: self.neurons for layer in self.layers}
+        suffix = f"-{self.shard.key}" if self.shard else ""
+        self.checkpoint = self.runs_dir / _safe_dir_name(self.run_id) / f"mined{suffix}.pt"
         self.store.upsert_model(
             self.name,
             source=model_source(options.model),
@@ -413,13 +422,13 @@ class _Ingest:
             act_fn=model.act_fn,
         )
         self.todo: dict[int, list[int]] = {}
-        for layer in self.layers:
+        for layer, wanted in self.chosen.items():
             stored = {} if options.force else self.store.neuron_status(self.name, layer)
-            self.todo[layer] = [n for n in self.neurons if stored.get(n) not in DONE_STATUSES]
+            self.todo[layer] = [n for n in wanted if stored.get(n) not in DONE_STATUSES]
         self.n_todo = sum(len(v) for v in self.todo.values())
-        self.n_chosen = len(self.layers) * len(self.neurons)
+        self.n_chosen = sum(len(v) for v in self.chosen.values())
         self.skipped = self.n_chosen - self.n_todo
-        self.done_by_layer = {layer: len(self.neurons) - len(self.todo[layer]) for layer in self.layers}
+        self.done_by_layer = {layer: len(self.chosen[layer]) - len(self.todo[layer]) for layer in self.chosen}
         self.emit("resume", self.skipped, self.n_chosen)
 
     def _start_run(self) -> None:
@@ -431,7 +440,7 @@ class _Ingest:
             run_key=self.key,
             layers=self.layers,
             neurons=format_ranges(self.neurons),
-            n_neurons=self.n_chosen,
+            n_neurons=len(self.layers) * len(self.neurons),
             examples=options.examples,
             corpus=self.corpus.describe(),
             corpus_identity=self.corpus.identity(),
@@ -454,10 +463,10 @@ class _Ingest:
         mined = self._mined()
         extract_s = 0.0
         failed_streak = 0
-        for layer in self.layers:
+        for layer in self.chosen:
             if not self.todo[layer]:
                 continue
-            self.emit("layer", self.done_by_layer[layer], len(self.neurons), layer)
+            self.emit("layer", self.done_by_layer[layer], len(self.chosen[layer]), layer)
             for chunk in chunks(self.todo[layer], self.options.chunk_size):
                 t0 = time.perf_counter()
                 results = _extract_chunk(
@@ -477,35 +486,41 @@ class _Ingest:
     def _mined(self) -> MinedExamples:
         """The run's mined examples: from its checkpoint when an earlier attempt saved them."""
         t0 = time.perf_counter()
+        layers = sorted(self.chosen)
+        neurons = sorted(set().union(*self.chosen.values()))  # a shard's slice, as columns of its layers
         mined = MinedExamples.load(self.checkpoint)
-        if mined is not None and sorted(mined.layers) == self.layers and mined.layers[self.layers[0]].neurons == self.neurons:
+        if mined is not None and sorted(mined.layers) == layers and mined.layers[layers[0]].neurons == neurons:
             self.from_checkpoint = True
             self.emit("info", detail=f"using the examples mined by an earlier attempt ({self.checkpoint})")
         else:
-            mining = self.options.mining_options(self.config, str(self.model.device))
-            windows = prefetch(
-                token_windows(
-                    iter_documents(self.corpus),
-                    self.model.to_tokens_batch,
-                    separator=_separator(self.model),
-                    context=mining.context,
-                    max_tokens=mining.max_tokens,
-                )
-            )
-            mined = mine(
-                self.model,
-                self.layers,
-                self.neurons,
-                windows,
-                mining,
-                progress=lambda stage, done, total: self.emit(stage, done, total),
-                expected_tokens=self.corpus.estimated_tokens(),
-            )
+            mined = self._mine(layers, neurons)
             mined.meta.update(corpus=self.corpus.describe(), model=self.options.model)
             mined.save(self.checkpoint)
         self.tokens_mined = mined.n_tokens
         self.timings["mine_s"] = time.perf_counter() - t0
         return mined
+
+    def _mine(self, layers: list[int], neurons: list[int]) -> MinedExamples:
+        """One pass over the corpus (the Ray runner overrides this with corpus parts)."""
+        mining = self.options.mining_options(self.config, str(self.model.device))
+        windows = prefetch(
+            token_windows(
+                iter_documents(self.corpus),
+                self.model.to_tokens_batch,
+                separator=_separator(self.model),
+                context=mining.context,
+                max_tokens=mining.max_tokens,
+            )
+        )
+        return mine(
+            self.model,
+            layers,
+            neurons,
+            windows,
+            mining,
+            progress=lambda stage, done, total: self.emit(stage, done, total),
+            expected_tokens=self.corpus.estimated_tokens(),
+        )
 
     def _written(self, results: list[NeuronResult]) -> None:
         """Called (in this thread) once a chunk is committed."""
@@ -513,7 +528,7 @@ class _Ingest:
             self.counts[r.status] = self.counts.get(r.status, 0) + 1
         layer = results[0].layer
         self.done_by_layer[layer] += len(results)
-        self.emit("layer", self.done_by_layer[layer], len(self.neurons), layer)
+        self.emit("layer", self.done_by_layer[layer], len(self.chosen[layer]), layer)
         if self.on_written is not None:
             self.on_written(results)
         self.chunks_written += 1
@@ -541,7 +556,10 @@ class _Ingest:
             mined_from_checkpoint=self.from_checkpoint,
             **extra,
         )
-        self.store.finish_run(self.run_id, status, **props)
+        if self.shard is not None:  # the Run is the whole ingest's: `--finish` closes it
+            self.store.write("write/run_progress", id=self.run_id, props={"shards": self.shard.count, self.shard.key: status})
+        else:
+            self.store.finish_run(self.run_id, status, **props)
         return props
 
 

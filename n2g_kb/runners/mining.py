@@ -67,6 +67,8 @@ class MinedLayer:
     `max_activations[i]` is neuron `neurons[i]`'s maximum over the corpus;
     `window_index[i, r]` its r-th best window (an index into `MinedExamples.windows`,
     best first) and `activations[i, r]` its raw activations over that window's positions.
+    `scores[i, r]` is that window's score (None in checkpoints from before it was kept);
+    merging corpus parts orders by it.
     """
 
     layer: int
@@ -74,6 +76,7 @@ class MinedLayer:
     max_activations: Float[Tensor, " neuron"]
     window_index: Int[Tensor, "neuron k"]
     activations: Float[Tensor, "neuron k pos"]
+    scores: Float[Tensor, "neuron k"] | None = None
     _rows: dict[int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -90,8 +93,10 @@ class MinedLayer:
 class MinedExamples:
     """The windows that made some neuron's top k, and each layer's `MinedLayer`.
 
-    `windows[w, :lengths[w]]` are the token ids of window w (BOS first when `prepend_bos`).
-    `n_tokens` / `n_windows` count what the pass scored.
+    `windows[w, :lengths[w]]` are the token ids of window w (BOS first when `prepend_bos`),
+    `window_ids[w]` its position in the corpus's stream of windows.
+    `n_tokens` counts the tokens the pass scored, `n_windows` the windows of the stream
+    (for one part of a corpus: all of them, scored or not).
     """
 
     windows: Int[Tensor, "window pos"]
@@ -101,6 +106,7 @@ class MinedExamples:
     n_windows: int
     prepend_bos: bool = True
     meta: dict = field(default_factory=dict)
+    window_ids: Int[Tensor, " window"] | None = None
 
     def max_activation(self, layer: int, neuron: int) -> float:
         mined = self.layers[layer]
@@ -148,12 +154,14 @@ class MinedExamples:
             "n_windows": self.n_windows,
             "prepend_bos": self.prepend_bos,
             "meta": dict(self.meta),
+            "window_ids": self.window_ids,
             "layers": {
                 str(layer): {
                     "neurons": list(m.neurons),
                     "max_activations": m.max_activations,
                     "window_index": m.window_index,
                     "activations": m.activations,
+                    "scores": m.scores,
                 }
                 for layer, m in self.layers.items()
             },
@@ -180,6 +188,7 @@ class MinedExamples:
                 max_activations=m["max_activations"],
                 window_index=m["window_index"],
                 activations=m["activations"],
+                scores=m.get("scores"),
             )
             for layer, m in payload["layers"].items()
         }
@@ -191,14 +200,18 @@ class MinedExamples:
             n_windows=int(payload["n_windows"]),
             prepend_bos=bool(payload["prepend_bos"]),
             meta=dict(payload.get("meta") or {}),
+            window_ids=payload.get("window_ids"),
         )
 
 
 class RunningTopK:
     """The k highest window scores of every neuron of one layer, with their window ids.
 
-    Lives on the model's device; `update` merges a batch of scores with one `torch.topk`.
-    Ties keep whichever window `torch.topk` returns first.
+    Lives on the model's device; `update` merges a batch of scores with one stable sort.
+    The order is total: higher score first, and among equal scores the lower window id
+    first (the kept rows all precede the new batch, whose ids rise). A neuron's top k is
+    therefore a function of its own column alone, and the top k of a corpus is exactly
+    the top k of the union of its parts' top ks (`merge_parts`).
     """
 
     def __init__(self, k: int, n_neurons: int, device: torch.device | str) -> None:
@@ -210,9 +223,9 @@ class RunningTopK:
         ids = window_ids.to(self.ids.device).unsqueeze(1).expand(-1, scores.shape[1])
         values = torch.cat([self.values, scores.float()], dim=0)
         all_ids = torch.cat([self.ids, ids], dim=0)
-        top = torch.topk(values, self.k, dim=0)
-        self.values = top.values
-        self.ids = torch.gather(all_ids, 0, top.indices)
+        order = torch.sort(values, dim=0, descending=True, stable=True)
+        self.values = order.values[: self.k]
+        self.ids = torch.gather(all_ids, 0, order.indices[: self.k])
 
 
 def window_scores(
@@ -244,11 +257,18 @@ def mine(
     options: MiningOptions,
     progress: Progress | None = None,
     expected_tokens: int | None = None,
+    part: tuple[int, int] | None = None,
 ) -> MinedExamples:
     """Top-`n_examples` windows and the maximum activation of `neurons` in every layer of
     `layers`, in one pass over `windows` (token ids without BOS).
 
-    Raises `CorpusError` when the windows hold no tokens or fewer windows than examples.
+    `part=(i, n)` scores only part i (0-based) of n of the corpus: the batches b of
+    `batch_size` windows with b % n == i, so every batch is the very batch a single pass
+    runs; window ids stay positions in the whole stream. `merge_parts` combines the n
+    parts into exactly the result of one pass.
+
+    Raises `CorpusError` when the windows hold no tokens or fewer windows than examples
+    (for a part, `merge_parts` checks the whole corpus instead).
     """
     layers = sorted(set(layers))
     neuron_idx = torch.tensor(list(neurons), dtype=torch.long)
@@ -258,16 +278,22 @@ def mine(
     k = options.n_examples
     tops = {layer: RunningTopK(k, len(neurons), device) for layer in layers}
     every_neuron = list(neurons) == list(range(model.d_mlp))
-    kept: list[Tensor] = []  # every window's ids, CPU, padded to the context length
+    kept: list[Tensor] = []  # every scored window's ids, CPU, padded to the context length
     kept_lengths: list[Tensor] = []
+    kept_ids: list[Tensor] = []
     n_tokens = 0
     n_windows = 0
+    n_batches = 0
     total = options.max_tokens if expected_tokens is None else min(expected_tokens, options.max_tokens or expected_tokens)
     if progress:
         progress("mine", 0, total or 0)
 
     def flush(batch: list[Sequence[int]]) -> None:
-        nonlocal n_tokens, n_windows
+        nonlocal n_tokens, n_windows, n_batches
+        n_batches += 1
+        if part is not None and (n_batches - 1) % part[1] != part[0]:
+            n_windows += len(batch)  # another part's batch: its ids are taken all the same
+            return
         tokens, lengths = _pad(batch, prefix, model.pad_token_id)
         acts = model.layer_activations(tokens, layers)
         ids = torch.arange(n_windows, n_windows + len(batch))
@@ -280,6 +306,7 @@ def mine(
         row[:, : tokens.shape[1]] = tokens
         kept.append(row)
         kept_lengths.append(lengths)
+        kept_ids.append(ids)
         n_windows += len(batch)
         n_tokens += int((lengths - first).sum())
         if progress:
@@ -297,6 +324,18 @@ def mine(
         flush(batch)
     if progress:
         progress("mine", n_tokens, n_tokens)
+    if part is not None and not kept:
+        return _empty_part(layers, list(neurons), k, options.context + first, n_windows, options.prepend_bos)
+    if part is None:
+        _check_enough(n_tokens, n_windows, options)
+    all_windows = torch.cat(kept)
+    all_lengths = torch.cat(kept_lengths)
+    all_ids = torch.cat(kept_ids)
+    return _collect(model, layers, list(neurons), tops, all_windows, all_lengths, all_ids, options, n_tokens, n_windows, progress)
+
+
+def _check_enough(n_tokens: int, n_windows: int, options: MiningOptions) -> None:
+    k = options.n_examples
     if n_tokens == 0:
         raise CorpusError("the corpus has no text to mine; pass a corpus with text in it")
     if n_windows < k:
@@ -305,9 +344,6 @@ def mine(
             f"--examples {k} needs {k} distinct windows per neuron; pass a longer corpus or a higher --max-tokens, "
             "or lower --examples or --context"
         )
-    all_windows = torch.cat(kept)
-    all_lengths = torch.cat(kept_lengths)
-    return _collect(model, layers, list(neurons), tops, all_windows, all_lengths, options, n_tokens, n_windows, progress)
 
 
 def _collect(
@@ -317,6 +353,7 @@ def _collect(
     tops: dict[int, RunningTopK],
     all_windows: Tensor,
     all_lengths: Tensor,
+    all_ids: Tensor,
     options: MiningOptions,
     n_tokens: int,
     n_windows: int,
@@ -326,8 +363,10 @@ def _collect(
     device = torch.device(model.device)
     ids_by_layer = {layer: tops[layer].ids.T.contiguous().cpu() for layer in layers}  # [neuron, k], best first
     used = torch.unique(torch.cat([ids.reshape(-1) for ids in ids_by_layer.values()]))
-    windows = all_windows[used]  # int32 on CPU: half the memory of int64
-    lengths = all_lengths[used]
+    used = used[used >= 0]  # -1: no window (a corpus part with fewer than k windows)
+    rows = torch.searchsorted(all_ids, used)  # `all_ids` rise: the scored windows in stream order
+    windows = all_windows[rows]  # int32 on CPU: half the memory of int64
+    lengths = all_lengths[rows]
     local = {layer: torch.searchsorted(used, ids) for layer, ids in ids_by_layer.items()}  # into `windows`
     width = windows.shape[1]
     k = options.n_examples
@@ -357,6 +396,7 @@ def _collect(
             max_activations=tops[layer].values[0].float().cpu(),
             window_index=local[layer],
             activations=out[layer],
+            scores=tops[layer].values.T.float().cpu().contiguous(),
         )
         for layer in layers
     }
@@ -367,7 +407,92 @@ def _collect(
         n_tokens=n_tokens,
         n_windows=n_windows,
         prepend_bos=options.prepend_bos,
+        window_ids=used,
     )
+
+
+def _empty_part(layers: list[int], neurons: list[int], k: int, width: int, n_windows: int, prepend_bos: bool) -> MinedExamples:
+    """A corpus part that scored no window (more parts than batches)."""
+    n = len(neurons)
+    mined_layers = {
+        layer: MinedLayer(
+            layer=layer,
+            neurons=list(neurons),
+            max_activations=torch.full((n,), float("-inf")),
+            window_index=torch.zeros((n, k), dtype=torch.long),
+            activations=torch.zeros((n, k, width)),
+            scores=torch.full((n, k), float("-inf")),
+        )
+        for layer in layers
+    }
+    return MinedExamples(
+        windows=torch.zeros((0, width), dtype=torch.int32),
+        lengths=torch.zeros(0, dtype=torch.long),
+        layers=mined_layers,
+        n_tokens=0,
+        n_windows=n_windows,
+        prepend_bos=prepend_bos,
+        window_ids=torch.zeros(0, dtype=torch.long),
+    )
+
+
+def merge_parts(parts: Sequence[MinedExamples], options: MiningOptions) -> MinedExamples:
+    """The mined examples of a whole corpus from those of its parts (`mine(part=...)`).
+
+    Exact: per neuron, the candidates of all parts are ordered as `RunningTopK` orders
+    them (score, then window id) and the first k kept, so the result equals one pass's
+    whenever the parts ran the same batches (same `batch_size`). Raises `CorpusError`
+    as `mine` does when the whole corpus is empty or too short.
+    """
+    k = options.n_examples
+    n_tokens = sum(p.n_tokens for p in parts)
+    n_windows = max(p.n_windows for p in parts)
+    _check_enough(n_tokens, n_windows, options)
+    table_ids = torch.cat([p.window_ids for p in parts])
+    order = torch.argsort(table_ids)
+    table_ids, table_windows = table_ids[order], torch.cat([p.windows for p in parts])[order]
+    table_lengths = torch.cat([p.lengths for p in parts])[order]
+    chosen: dict[int, tuple[Tensor, Tensor, Tensor]] = {}
+    for layer, first in parts[0].layers.items():
+        scores = torch.cat([p.layers[layer].scores for p in parts], dim=1)
+        ids = torch.cat([_global_ids(p, layer) for p in parts], dim=1)
+        acts = torch.cat([p.layers[layer].activations for p in parts], dim=1)
+        by_id = torch.argsort(ids, dim=1, stable=True)
+        scores, ids = scores.gather(1, by_id), ids.gather(1, by_id)
+        best = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        pick = by_id.gather(1, best)
+        chosen[layer] = (scores.gather(1, best), ids.gather(1, best), acts[torch.arange(len(first.neurons)).unsqueeze(1), pick])
+    used = torch.unique(torch.cat([ids.reshape(-1) for _, ids, _ in chosen.values()]))
+    rows = torch.searchsorted(table_ids, used)
+    layers = {
+        layer: MinedLayer(
+            layer=layer,
+            neurons=list(parts[0].layers[layer].neurons),
+            max_activations=scores[:, 0].contiguous(),
+            window_index=torch.searchsorted(used, ids),
+            activations=acts,
+            scores=scores,
+        )
+        for layer, (scores, ids, acts) in chosen.items()
+    }
+    return MinedExamples(
+        windows=table_windows[rows],
+        lengths=table_lengths[rows],
+        layers=layers,
+        n_tokens=n_tokens,
+        n_windows=n_windows,
+        prepend_bos=parts[0].prepend_bos,
+        window_ids=used,
+    )
+
+
+def _global_ids(part: MinedExamples, layer: int) -> Tensor:
+    """Stream positions of a part's candidate windows of `layer`; -1 where it had none."""
+    mined = part.layers[layer]
+    if part.window_ids is None or part.window_ids.numel() == 0:
+        return torch.full_like(mined.window_index, -1)
+    ids = part.window_ids[mined.window_index]
+    return torch.where(torch.isneginf(mined.scores), torch.full_like(ids, -1), ids)
 
 
 def prefetch(items: Iterable, depth: int = 64) -> Iterator:
