@@ -1,0 +1,77 @@
+"""Ingest on a local Ray (CPU, 2 workers): the same knowledge base as one process, also when a worker dies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from n2g_kb.lm.model import load_model
+from n2g_kb.runners.ingest import IngestOptions, run_ingest
+from n2g_kb.testing import build_tiny_gpt2, graph_differences, stored_graphs, synthetic_corpus
+
+ray = pytest.importorskip("ray")
+
+from n2g_kb.runners.scale import FAULT_ENV, RayOptions, run_ray_ingest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return build_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny", corpus=synthetic_corpus(300), d_mlp=64)
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n\n".join(synthetic_corpus(200, seed=5)), encoding="utf-8")
+    return path
+
+
+def _options(model_dir, corpus_file) -> IngestOptions:
+    return IngestOptions(model=str(model_dir), layers="0-1", neurons="0-5", examples=6, corpus=str(corpus_file),
+                         context=24, batch_size=8, augmenter=None, chunk_size=2, device="cpu")  # fmt: skip
+
+
+def test_a_ray_ingest_equals_a_single_process_one(local_ray, store, neo4j_settings, model_dir, corpus_file, tmp_path):
+    options = _options(model_dir, corpus_file)
+    single = run_ingest(store, options, load_model=lambda *a, **k: load_model(str(model_dir), device="cpu"),
+                        runs_dir=tmp_path / "single")  # fmt: skip
+    expected = stored_graphs(store, "tiny", [0, 1], range(6))
+    store.clear()
+
+    summary = run_ray_ingest(store, options, neo4j_settings, RayOptions(workers=2), runs_dir=tmp_path / "ray")
+    assert summary.run_id == single.run_id
+    assert (summary.written + summary.dead, summary.failed, summary.tokens_mined) == (12, 0, single.tokens_mined)
+    assert graph_differences(stored_graphs(store, "tiny", [0, 1], range(6)), expected) == []
+    run = store.read("ingest/run", id=summary.run_id)[0]
+    assert run["produced"] == 12 and run["run"]["status"] == "finished" and run["run"]["ray_workers"] == 2
+
+
+def test_a_worker_killed_mid_run_is_retried_and_every_neuron_has_one_graph(
+    local_ray, store, neo4j_settings, model_dir, corpus_file, tmp_path, monkeypatch
+):
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(FAULT_ENV, str(marker))
+    summary = run_ray_ingest(store, _options(model_dir, corpus_file), neo4j_settings, RayOptions(workers=2),
+                             runs_dir=tmp_path / "runs")  # fmt: skip
+    assert marker.exists()  # a worker did die, right after committing a chunk
+    assert summary.written + summary.dead == 12 and summary.failed == 0
+    run = store.read("ingest/run", id=summary.run_id)[0]
+    assert run["run"]["status"] == "finished" and run["run"]["ray_worker_processes"] == 3  # 2 + the restarted one
+    rows = store.read("ingest/audit_neurons", model="tiny")
+    assert [(r["layer"], r["index"]) for r in rows] == [(layer, n) for layer in (0, 1) for n in range(6)]
+    for row in rows:
+        assert row["model_edges"] == 1 and row["trie_nodes"] == row["n_trie_nodes"]
+        assert row["roots"] == (1 if row["status"] == "ok" else 0) and row["examples"] == (6 if row["status"] == "ok" else 0)
+    assert store.read("ingest/audit_orphans", model="tiny")[0] == {
+        "orphan_trie_nodes": 0, "orphan_examples": 0, "trie_nodes_without_neuron": 0,
+    }  # fmt: skip
+    assert run["produced"] == 12
