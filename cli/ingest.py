@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -20,8 +20,14 @@ from rich.table import Table
 
 from cli.common import DatabaseOpt, PasswordOpt, UriOpt, UserOpt, cli_errors, connection, console, err_console, open_store
 from n2g_kb.errors import ConfigError
-from n2g_kb.runners.ingest import DEFAULT_AUGMENTER, DEFAULT_METHOD, IngestOptions, IngestSummary, ProgressEvent, run_ingest
+from n2g_kb.n2g.config import PAPER, N2GConfig
 from n2g_kb.runners.shard import finish_sharded
+
+if TYPE_CHECKING:  # the runner imports torch: only `n2gkb ingest` itself pays for it
+    from n2g_kb.runners.ingest import IngestSummary, ProgressEvent
+
+DEFAULT_AUGMENTER = N2GConfig().augment_model
+DEFAULT_METHOD = PAPER
 
 _PANEL = "Ingest"
 _SCALE = "Scale-out"
@@ -35,13 +41,49 @@ _STEP_NAMES = {
 }
 
 
+_STAGE_ORDER = ("prune", "saliency", "augment", "saliency-augmented", "trie")
+
+
+class _RunProgress:
+    """Neurons done in the whole run, counting the chunk in flight by how far its
+    extraction stages have got, so the bars (and their ETAs) move inside a chunk too."""
+
+    def __init__(self, chunk_size: int) -> None:
+        self.chunk_size = max(1, chunk_size)
+        self.total = 0
+        self.skipped = 0
+        self.first: dict[int, int] = {}
+        self.done: dict[int, int] = {}
+        self.sizes: dict[int, int] = {}
+        self.partial = 0.0
+
+    def layer(self, layer: int, done: int, total: int) -> None:
+        self.first.setdefault(layer, done)
+        self.done[layer] = done
+        self.sizes[layer] = total
+        self.partial = 0.0
+
+    def step(self, layer: int, stage: str, done: int, total: int) -> float:
+        """The layer's fractional neurons done, after a step event of its chunk."""
+        if stage in _STAGE_ORDER and layer in self.done:
+            position = _STAGE_ORDER.index(stage) + (done / total if total else 0.0)
+            chunk = min(self.chunk_size, self.sizes[layer] - self.done[layer])
+            self.partial = chunk * position / len(_STAGE_ORDER)
+        return self.done.get(layer, 0) + self.partial
+
+    def run_done(self) -> float:
+        return self.skipped + sum(self.done[k] - self.first[k] for k in self.done) + self.partial
+
+
 class _Display:
     """Rich progress bars for the runner's events: the model load, the corpus pass,
-    one bar per layer (with ETA) and a line for the current chunk's extraction step."""
+    a bar for the whole run and one per layer (with ETAs, moving inside a chunk as its
+    extraction stages advance) and a line for the current chunk's extraction step."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, chunk_size: int = 64) -> None:
         self.progress = progress
         self.tasks: dict[str, TaskID] = {}
+        self.run = _RunProgress(chunk_size)
 
     def _task(self, key: str, description: str, total: int | None) -> TaskID:
         if key not in self.tasks:
@@ -59,6 +101,7 @@ class _Display:
             self._task("load", f"Loading model {event.detail}", None)
         elif event.stage == "resume":
             self._close("load")
+            self.run.total, self.run.skipped = event.total, event.done
             if event.done:
                 p.console.print(
                     f"Resuming: {event.done:,} of {event.total:,} neurons are already in the knowledge base "
@@ -72,28 +115,39 @@ class _Display:
             task = self._task("collect", "Gathering top examples (windows)", event.total)
             p.update(task, completed=event.done, total=event.total)
         elif event.stage == "layer":
+            self.run.layer(event.layer, event.done, event.total)
             task = self._task(f"layer{event.layer}", f"Layer {event.layer} (neurons)", event.total)
             p.update(task, completed=event.done, total=event.total)
+            self._update_run()
         elif event.stage == "step":
             name = _STEP_NAMES.get(event.detail, event.detail)
             task = self._task("step", "", event.total)
             p.update(
                 task, description=f"  layer {event.layer}: {name}", completed=event.done, total=max(event.total, 1)
             )
+            if event.layer is not None and f"layer{event.layer}" in self.tasks:
+                p.update(self.tasks[f"layer{event.layer}"], completed=self.run.step(event.layer, event.detail, event.done, event.total))
+                self._update_run()
         elif event.stage == "info":
             p.console.print(f"[dim]{event.detail}[/dim]", highlight=False)
         elif event.stage == "done":
             self._close("step")
+
+    def _update_run(self) -> None:
+        if self.run.total:
+            task = self._task("run", "All chosen neurons", self.run.total)
+            self.progress.update(task, completed=self.run.run_done())
 
 
 class _LogDisplay:
     """Plain progress lines for a log file or a pipe (no live bars there): stage changes,
     and at most one line per `every` seconds per stage, with an ETA for each layer."""
 
-    def __init__(self, every: float = 15.0) -> None:
+    def __init__(self, every: float = 15.0, chunk_size: int = 64) -> None:
         self.every = every
         self.last: dict[str, float] = {}
         self.started: dict[str, tuple[float, int]] = {}
+        self.run = _RunProgress(chunk_size)
 
     def _due(self, key: str, final: bool) -> bool:
         now = time.monotonic()
@@ -124,13 +178,28 @@ class _LogDisplay:
                 what = "Mining corpus" if event.stage == "mine" else "Gathering top examples"
                 unit = "tokens" if event.stage == "mine" else "windows"
                 say(f"{what}: {event.done:,}/{event.total:,} {unit} ({self._eta(event.stage, event.done, event.total)})", highlight=False)
+        elif event.stage == "resume":
+            self.run.total, self.run.skipped = event.total, event.done
         elif event.stage == "layer":
+            self.run.layer(event.layer, event.done, event.total)
             key = f"layer{event.layer}"
             eta = self._eta(key, event.done, event.total)
             if event.done and self._due(key, event.done >= event.total):
                 say(f"Layer {event.layer}: {event.done:,}/{event.total:,} neurons ({eta})", highlight=False)
+            self._say_run(say, event.done >= event.total)
+        elif event.stage == "step" and event.layer is not None:
+            self.run.step(event.layer, event.detail, event.done, event.total)
+            self._say_run(say, False)
         elif event.stage == "info":
             say(event.detail, highlight=False)
+
+    def _say_run(self, say, final: bool) -> None:
+        if not self.run.total:
+            return
+        done = self.run.run_done()
+        if self._due("run", final and done >= self.run.total):
+            eta = self._eta("run", int(done), self.run.total)
+            say(f"All chosen neurons: {int(done):,}/{self.run.total:,} ({eta})", highlight=False)
 
 
 def _duration(seconds: float) -> str:
@@ -257,6 +326,8 @@ def ingest(
     it stopped; neurons already stored are skipped unless --force.
     """
     with cli_errors():
+        from n2g_kb.runners.ingest import IngestOptions, run_ingest
+
         options = IngestOptions(
             model=model,
             layers=layers,
@@ -297,9 +368,9 @@ def ingest(
                     TimeRemainingColumn(),
                 )
                 with Progress(*columns, console=err_console, transient=False) as progress:
-                    summary = run_ingest(store, options, progress=_Display(progress))
+                    summary = run_ingest(store, options, progress=_Display(progress, chunk_size))
             else:
-                summary = run_ingest(store, options, progress=_LogDisplay())
+                summary = run_ingest(store, options, progress=_LogDisplay(chunk_size=chunk_size))
         console.print(_summary_table(summary))
         if shard:
             err_console.print(

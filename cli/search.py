@@ -10,9 +10,8 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -30,15 +29,22 @@ from cli.common import (
 )
 from n2g_kb.errors import ConfigError
 
+if TYPE_CHECKING:  # pandas is imported by the commands that need it, not at startup
+    import pandas as pd
+
 search_app = typer.Typer(
     help="Search the knowledge base: which neurons fire on a token, in a context, ... "
     "Tokens are typed as the model writes them (' Paris'); they are normalised as N2G stores them.",
     no_args_is_help=True,
 )
-queries_app = typer.Typer(help="The Cypher query library (cypher/query/), e.g. for Neo4j Browser.", no_args_is_help=True)
+queries_app = typer.Typer(
+    help="The Cypher query library (cypher/query/): list, show, run, export for Neo4j Browser.", no_args_is_help=True
+)
 
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Only this model.")]
-LayerOpt = Annotated[int | None, typer.Option("--layer", "-l", min=0, help="Only this layer.")]
+LayerOpt = Annotated[
+    str | None, typer.Option("--layers", "--layer", "-l", help="Only these layers, e.g. 3 or 0-2,5 (default: all).")
+]
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")]
 CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
@@ -62,6 +68,8 @@ MinActivationOpt = Annotated[
 
 def _plain(value: Any) -> Any:
     """A JSON-ready Python value (numpy scalars unwrapped, NaN / NA as None)."""
+    import pandas as pd
+
     if value is None or value is pd.NA:
         return None
     if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
@@ -80,7 +88,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _cell(column: str, value: Any) -> str:
-    from n2g_kb.views.render import display_token
+    from n2g_kb.views.tokens import display_token
 
     value = _plain(value)
     if value is None:
@@ -90,23 +98,25 @@ def _cell(column: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, str) and column == "token":
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, str) and column in ("token", "key_token"):
         return display_token(value)
     return str(value)
 
 
 def emit(frame: pd.DataFrame, as_json: bool, as_csv: bool, empty: str = "No results.") -> None:
     """Prints `frame` as a table, JSON records or CSV."""
+    import pandas as pd
+
     if as_json and as_csv:
         raise ConfigError("Choose one of --json and --csv")
     if as_json:
-        typer.echo(json.dumps(_records(frame), ensure_ascii=False))
+        typer.echo(json.dumps(_records(frame), ensure_ascii=False, default=str))
         return
     if as_csv:
         flat = pd.DataFrame(
             [
-                {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in r.items()}
+                {k: json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (list, dict)) else v for k, v in r.items()}
                 for r in _records(frame)
             ],
             columns=list(frame.columns),
@@ -129,6 +139,45 @@ def _ask(uri, user, password, database, work: Callable[[Any], pd.DataFrame]) -> 
         return work(store)
 
 
+# ----------------------------------------------------------------------------- layers
+
+# How each query orders its rows (its ORDER BY), to merge the answers of several layers.
+_ORDER: dict[str, list[tuple[str, bool]]] = {
+    "fires_on": [("activation", False), ("model", True), ("layer", True), ("neuron", True)],
+    "context": [("end_activation", False), ("model", True), ("layer", True), ("neuron", True)],
+    "context_loose": [("activation", False), ("model", True), ("layer", True), ("neuron", True)],
+    "last_token": [("activation", False), ("model", True), ("layer", True), ("neuron", True)],
+    "fire": [("position", True), ("activation", False), ("model", True), ("layer", True), ("neuron", True)],
+    "similar": [("similarity", False), ("model", True), ("layer", True), ("neuron", True), ("other_layer", True), ("other_neuron", True)],
+    "supersets": [("model", True), ("superset_layer", True), ("superset_neuron", True), ("subset_layer", True), ("subset_neuron", True)],
+    "polysemantic": [("n_groups", False), ("model", True), ("layer", True), ("neuron", True)],
+    "repetition": [("same_pattern", False), ("activation", False), ("model", True), ("layer", True), ("neuron", True), ("token", True)],
+    "top_neurons": [("value", False), ("model", True), ("layer", True), ("neuron", True)],
+}
+
+
+def _layer_list(layers: str | None) -> list[int | None]:
+    from n2g_kb.selection import parse_ranges
+
+    return [None] if layers is None else list(parse_ranges(layers, "--layers"))
+
+
+def layered(name: str, layers: str | None, call: Callable[[int | None], pd.DataFrame], limit: int | None = None) -> pd.DataFrame:
+    """`call(layer)` for each layer of a `--layers` selection, merged in the query's own order."""
+    import pandas as pd
+
+    chosen = _layer_list(layers)
+    if len(chosen) == 1:
+        return call(chosen[0])
+    frames = [call(layer) for layer in chosen]
+    merged = pd.concat(frames, ignore_index=True)
+    keys = [c for c, _ in _ORDER[name] if c in merged.columns]
+    merged = merged.loc[~merged[keys].astype(str).duplicated()] if keys else merged
+    merged = merged.sort_values(keys, ascending=[a for c, a in _ORDER[name] if c in keys], kind="stable")
+    merged = merged.reset_index(drop=True)
+    return merged.head(limit) if limit is not None else merged
+
+
 # ---------------------------------------------------------------------------- search
 
 
@@ -136,7 +185,7 @@ def _ask(uri, user, password, database, work: Callable[[Any], pd.DataFrame]) -> 
 def search_token(
     token: Annotated[str, typer.Argument(help="The firing token, as the model writes it (e.g. ' Paris').")],
     model: ModelOpt = None,
-    layer: LayerOpt = None,
+    layers: LayerOpt = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
     uri: UriOpt = None,
@@ -147,9 +196,37 @@ def search_token(
     """Neurons that fire on TOKEN, with the activation stored for it (cypher/query/fires_on)."""
     from n2g_kb.kb import query
 
+    def work(store):
+        frame = layered("fires_on", layers, lambda l: query.fires_on(store, token, model=model, layer=l))
+        if frame.empty:
+            _warn_if_not_one_token(store, token, model)
+        return frame
+
     with cli_errors():
-        frame = _ask(uri, user, password, database, lambda s: query.fires_on(s, token, model=model, layer=layer))
+        frame = _ask(uri, user, password, database, work)
         emit(frame, as_json, as_csv, empty="No stored neuron fires on that token.")
+
+
+def _warn_if_not_one_token(store, token: str, model: str | None) -> None:
+    """Says so when TOKEN is several tokens for the model's tokenizer (then nothing can fire on it)."""
+    from n2g_kb.errors import N2GKBError
+    from n2g_kb.kb import query
+    from n2g_kb.views.tokens import display_token
+
+    names = [model] if model else list(query.models(store)["model"])
+    if len(names) != 1:
+        return
+    try:
+        pieces = query.tokenize(token, query.load_tokenizer(query.tokenizer_name(store, names[0])))
+    except N2GKBError:
+        return
+    if len(pieces) > 1:
+        shown = " ".join(display_token(p) for p in pieces)
+        status(
+            f"Note: {token!r} is not one token for {names[0]}'s tokenizer but {len(pieces)}: {shown}. "
+            f"Neurons fire on single tokens; try e.g. `n2gkb search token {pieces[-1]!r}`, or "
+            f"`n2gkb search context {pieces[-1]!r} {pieces[-2]!r}`."
+        )
 
 
 @search_app.command("context")
@@ -165,7 +242,7 @@ def search_context(
         bool, typer.Option("--loose", help="Neuron-level token-set search: faster, but not path-aware (may over-match).")
     ] = False,
     model: ModelOpt = None,
-    layer: LayerOpt = None,
+    layers: LayerOpt = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
     uri: UriOpt = None,
@@ -182,7 +259,11 @@ def search_context(
             user,
             password,
             database,
-            lambda s: query.in_context(s, token, context, distance=distance, model=model, layer=layer, loose=loose),
+            lambda s: layered(
+                "context_loose" if loose else "context",
+                layers,
+                lambda l: query.in_context(s, token, context, distance=distance, model=model, layer=l, loose=loose),
+            ),
         )
         emit(frame, as_json, as_csv, empty="No stored pattern fires on that token in that context.")
 
@@ -215,7 +296,7 @@ def _text_tokens(store, text: str, model: str | None, tokenizer: str | None, pre
 def search_last(
     text: Annotated[str, typer.Argument(help="The text (or, with --tokens, a JSON list of tokens).")],
     model: ModelOpt = None,
-    layer: LayerOpt = None,
+    layers: LayerOpt = None,
     tokenizer: TokenizerOpt = None,
     tokens: TokensOpt = False,
     min_activation: MinActivationOpt = 0.5,
@@ -231,7 +312,11 @@ def search_last(
 
     def work(store):
         toks, chosen = _text_tokens(store, text, model, tokenizer, tokens)
-        return query.fires_on_last(store, toks, model=chosen, layer=layer, min_activation=min_activation)
+        return layered(
+            "last_token",
+            layers,
+            lambda l: query.fires_on_last(store, toks, model=chosen, layer=l, min_activation=min_activation),
+        )
 
     with cli_errors():
         emit(_ask(uri, user, password, database, work), as_json, as_csv, empty="No stored graph fires on the last token.")
@@ -240,7 +325,7 @@ def search_last(
 @search_app.command("supersets")
 def search_supersets(
     model: ModelOpt = None,
-    layer: LayerOpt = None,
+    layers: LayerOpt = None,
     neuron: Annotated[int | None, typer.Option("--neuron", "-n", min=0, help="Only pairs with this neuron index.")] = None,
     cross_layer: Annotated[bool, typer.Option("--cross-layer", help="Only pairs in different layers.")] = False,
     limit: LimitOpt = 50,
@@ -260,8 +345,11 @@ def search_supersets(
             user,
             password,
             database,
-            lambda s: query.supersets(
-                s, model=model, layer=layer, neuron=neuron, cross_layer_only=cross_layer, limit=limit
+            lambda s: layered(
+                "supersets",
+                layers,
+                lambda l: query.supersets(s, model=model, layer=l, neuron=neuron, cross_layer_only=cross_layer, limit=limit),
+                limit,
             ),
         )
         emit(frame, as_json, as_csv, empty="No superset/subset pairs.")
@@ -270,7 +358,7 @@ def search_supersets(
 @search_app.command("polysemantic")
 def search_polysemantic(
     model: ModelOpt = None,
-    layer: LayerOpt = None,
+    layers: LayerOpt = None,
     min_groups: Annotated[int, typer.Option("--min-groups", min=1, help="Smallest number of unrelated groups.")] = 2,
     limit: LimitOpt = 50,
     as_json: JsonOpt = False,
@@ -289,7 +377,12 @@ def search_polysemantic(
             user,
             password,
             database,
-            lambda s: query.polysemantic(s, model=model, layer=layer, min_groups=min_groups, limit=limit),
+            lambda s: layered(
+                "polysemantic",
+                layers,
+                lambda l: query.polysemantic(s, model=model, layer=l, min_groups=min_groups, limit=limit),
+                limit,
+            ),
         )
         emit(frame, as_json, as_csv, empty="No polysemantic candidates.")
 
@@ -297,7 +390,7 @@ def search_polysemantic(
 @search_app.command("repetition")
 def search_repetition(
     model: ModelOpt = None,
-    layer: LayerOpt = None,
+    layers: LayerOpt = None,
     same_pattern: Annotated[
         bool, typer.Option("--same-pattern", help="Only a token repeated within one pattern (path-aware).")
     ] = False,
@@ -318,7 +411,12 @@ def search_repetition(
             user,
             password,
             database,
-            lambda s: query.repetition(s, model=model, layer=layer, same_pattern=same_pattern, limit=limit),
+            lambda s: layered(
+                "repetition",
+                layers,
+                lambda l: query.repetition(s, model=model, layer=l, same_pattern=same_pattern, limit=limit),
+                limit,
+            ),
         )
         emit(frame, as_json, as_csv, empty="No repetition candidates.")
 
@@ -327,7 +425,7 @@ def search_repetition(
 def search_top(
     metric: Annotated[str, typer.Option("--metric", help="Neuron metric to rank by (f1, precision, recall, ...).")] = "f1",
     model: ModelOpt = None,
-    layer: LayerOpt = None,
+    layers: LayerOpt = None,
     limit: LimitOpt = 20,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
@@ -342,7 +440,13 @@ def search_top(
     with cli_errors():
         query.check_metric(metric)
         frame = _ask(
-            uri, user, password, database, lambda s: query.top_neurons(s, metric=metric, model=model, layer=layer, limit=limit)
+            uri,
+            user,
+            password,
+            database,
+            lambda s: layered(
+                "top_neurons", layers, lambda l: query.top_neurons(s, metric=metric, model=model, layer=l, limit=limit), limit
+            ),
         )
         emit(frame, as_json, as_csv, empty=f"No neuron has a {metric} score yet.")
 
@@ -388,7 +492,7 @@ def search_models(
 def fire(
     text: Annotated[str, typer.Argument(help="The text (or, with --tokens, a JSON list of tokens).")],
     model: ModelOpt = None,
-    layer: LayerOpt = None,
+    layers: LayerOpt = None,
     tokenizer: TokenizerOpt = None,
     tokens: TokensOpt = False,
     min_activation: MinActivationOpt = 0.5,
@@ -407,7 +511,11 @@ def fire(
 
     def work(store):
         toks, chosen = _text_tokens(store, text, model, tokenizer, tokens)
-        return query.fire(store, toks, model=chosen, layer=layer, min_activation=min_activation, engine=engine)
+        return layered(
+            "fire",
+            layers,
+            lambda l: query.fire(store, toks, model=chosen, layer=l, min_activation=min_activation, engine=engine),
+        )
 
     with cli_errors():
         emit(_ask(uri, user, password, database, work), as_json, as_csv, empty="No stored graph fires anywhere in the text.")
@@ -415,7 +523,7 @@ def fire(
 
 def similar(
     model: ModelOpt = None,
-    layer: LayerOpt = None,
+    layers: LayerOpt = None,
     neuron: Annotated[int | None, typer.Option("--neuron", "-n", min=0, help="Neurons similar to this one.")] = None,
     threshold: Annotated[
         float, typer.Option("--threshold", "-t", min=0.0, max=1.0, help="Smallest similarity (Jaccard, 0..1).")
@@ -438,8 +546,13 @@ def similar(
             user,
             password,
             database,
-            lambda s: query.similar(
-                s, model=model, layer=layer, neuron=neuron, threshold=threshold, cross_layer_only=cross_layer, limit=limit
+            lambda s: layered(
+                "similar",
+                layers,
+                lambda l: query.similar(
+                    s, model=model, layer=l, neuron=neuron, threshold=threshold, cross_layer_only=cross_layer, limit=limit
+                ),
+                limit,
             ),
         )
         emit(frame, as_json, as_csv, empty="No similar neurons above the threshold.")
@@ -457,6 +570,12 @@ def show(
         typer.Option("--out", "-o", help="Also draw the condensed graph to this .svg/.png/.pdf (needs Graphviz) or .dot file."),
     ] = None,
     hide_ignores: Annotated[bool, typer.Option("--hide-ignores", help="Draw without wildcard nodes, as the paper does.")] = False,
+    examples: Annotated[
+        bool,
+        typer.Option(
+            "--examples", "-e", help="Also print the stored train and test examples, activations as colour, key token ⟦marked⟧."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     uri: UriOpt = None,
     user: UserOpt = None,
@@ -493,6 +612,7 @@ def show(
                             "firing_tokens": r.firing_tokens,
                             "context_tokens": r.context_tokens,
                             "patterns": [{"pattern": p, "activation": a} for p, a in graph.patterns()],
+                            **({"examples": _records(graph.examples())} if examples else {}),
                         }
                     ),
                     ensure_ascii=False,
@@ -501,10 +621,31 @@ def show(
             return
         typer.echo(_summary(graph))
         typer.echo(trie_to_text(graph.trie))
+        if examples:
+            _print_examples(graph)
+
+
+def _print_examples(graph) -> None:
+    from n2g_kb.views.examples import example_records, example_text
+
+    rows = example_records(graph.result.examples)
+    if not rows:
+        console.print("No stored examples (dead or failed neurons keep none).", highlight=False)
+        return
+    scale = max([graph.result.max_activation, *(r["key_activation"] for r in rows)])
+    for split in ("train", "test"):
+        chosen = [r for r in rows if r["split"] == split]
+        if not chosen:
+            continue
+        console.print(f"\n[bold]{split} examples[/bold] ({len(chosen)}; colour: activation / {scale:.2f}; ¶ = document boundary)")
+        for r in chosen:
+            line = Text(f"{r['key_activation']:6.2f}  ", style="dim")
+            line.append_text(example_text(r, scale))
+            console.print(line, soft_wrap=True, highlight=False)
 
 
 def _summary(graph) -> str:
-    from n2g_kb.views.render import display_token
+    from n2g_kb.views.tokens import display_token
 
     r = graph.result
     lines = [f"{r.model}  layer {r.layer}  neuron {r.index}  status {r.status}  max activation {r.max_activation:.3f}"]
@@ -525,29 +666,80 @@ def _summary(graph) -> str:
 @queries_app.command("list")
 def queries_list() -> None:
     """The queries of the library, with their parameters."""
-    from n2g_kb.kb import query
+    from n2g_kb.kb import library
 
     with cli_errors():
-        table = Table(caption="Run one with `n2gkb queries show NAME`, or import them all into Neo4j Browser.")
+        table = Table(caption="Run one with `n2gkb queries run NAME --param k=v`; print it with `n2gkb queries show NAME`.")
         for column in ("name", "answers", "parameters"):
             table.add_column(column, overflow="fold")
-        for name in query.query_names():
-            params = ", ".join(f"${p}" for p in query.query_parameters(name))
-            table.add_row(Text(name.removeprefix("query/")), Text(query.query_title(name)), Text(params))
+        for name in library.query_names():
+            params = ", ".join(f"${p}" for p in library.query_parameters(name))
+            table.add_row(Text(name.removeprefix("query/")), Text(library.query_title(name)), Text(params))
         console.print(table)
 
 
 @queries_app.command("show")
 def queries_show(name: Annotated[str, typer.Argument(help="Query name, e.g. fires_on.")]) -> None:
     """Print a query's Cypher (header comment included), ready to paste into Neo4j Browser."""
-    from n2g_kb.kb import cypher, query
+    from n2g_kb.kb import cypher, library
 
     with cli_errors():
-        full = name if name.startswith("query/") else f"query/{name}"
-        if full not in query.query_names():
-            names = ", ".join(n.removeprefix("query/") for n in query.query_names())
-            raise ConfigError(f"No query named {name!r}; choose one of: {names}")
-        typer.echo(cypher.load(full), nl=False)
+        typer.echo(cypher.load(library.full_name(name)), nl=False)
+
+
+@queries_app.command("run")
+def queries_run(
+    name: Annotated[str, typer.Argument(help="Query name, e.g. fires_on (see `n2gkb queries list`).")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="NAME=VALUE, repeatable; VALUE as JSON or a Cypher literal (50, 0.5, null, true, 'paris', [\"to\"]), "
+            "else text. Tokens are typed as stored (normalised: paris). Unset numbers, booleans and nulls "
+            "take the header's value.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Run one query of the library unchanged, with its parameters, and print the rows."""
+    from n2g_kb.kb import library
+
+    with cli_errors():
+        given = dict(library.parse_param(p) for p in param or [])
+        full = library.full_name(name)
+        params, defaulted = library.resolve_params(full, given)
+        if defaulted:
+            status("From the header: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in defaulted.items()))
+
+        def work(store):
+            import pandas as pd
+
+            rows = store.read(full, **params)
+            return pd.DataFrame.from_records(rows, columns=list(rows[0]) if rows else None)
+
+        emit(_ask(uri, user, password, database, work), as_json, as_csv)
+
+
+@queries_app.command("style")
+def queries_style(
+    path: Annotated[Path | None, typer.Argument(help="Write the style sheet here (default: print it).")] = None,
+) -> None:
+    """The Neo4j Browser style sheet (GraSS): trie nodes captioned by token, neurons as layer/index."""
+    from n2g_kb.kb import cypher
+
+    with cli_errors():
+        text = (cypher.cypher_dir() / "browser.grass").read_text(encoding="utf-8")
+        if path is None:
+            typer.echo(text, nl=False)
+            return
+        path.write_text(text, encoding="utf-8")
+        console.print(f"Wrote {path}: drop it on the Neo4j Browser window (or paste it after `:style`).", highlight=False)
 
 
 @queries_app.command("export")
@@ -555,12 +747,12 @@ def queries_export(
     path: Annotated[Path, typer.Argument(help="The .zip to write.")] = Path("n2g-kb-queries.zip"),
 ) -> None:
     """Write the queries as a .zip that Neo4j Browser imports as saved scripts (Favorites)."""
-    from n2g_kb.kb import query
+    from n2g_kb.kb import library
 
     with cli_errors():
-        written = query.export_browser_favorites(path)
+        written = library.export_browser_favorites(path)
         console.print(
-            f"Wrote {len(query.query_names())} queries to {written}. In Neo4j Browser open Favorites (the star), "
+            f"Wrote {len(library.query_names())} queries to {written}. In Neo4j Browser open Favorites (the star), "
             "and drop the file on the import area (or drag it onto the window)."
         )
 

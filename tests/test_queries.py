@@ -7,13 +7,11 @@ Cypher must agree with N2G's own semantics, not only with itself.
 
 from __future__ import annotations
 
-import ast
 import random
-import re
 
 import pytest
 
-from n2g_kb.kb import cypher
+from n2g_kb.kb import cypher, library
 from n2g_kb.kb.fixtures import FIXTURE_MODEL, FIXTURE_NEURONS, INJECTION, OTHER_MODEL, fixture_results, fixture_tries
 from n2g_kb.kb.query import query_names, query_parameters
 from n2g_kb.n2g.trie import IGNORE, Trie
@@ -61,28 +59,32 @@ def test_every_query_header_names_its_parameters_and_how_to_run_it_in_browser(na
     for parameter in query_parameters(name):
         assert f"${parameter}" in parameters_block, f"{name} does not document ${parameter}"
     assert "Neo4j Browser:" in header
-    browser_line = next(line for line in header.splitlines() if line.startswith("Neo4j Browser:"))
-    for parameter in query_parameters(name):
-        assert re.search(rf"\b{parameter}:", browser_line), f"{name}: the Browser :params line lacks {parameter}"
+    assert {key for key, _ in library.browser_params(name)} == set(query_parameters(name)), (
+        f"{name}: the header's :param lines must set exactly the query's parameters"
+    )
+    assert ":params {" not in header, "Browser turns every number of a :params map into a float"
     if {"token", "tokens", "context"} & set(query_parameters(name)):
         assert "normalised" in header
 
 
-def browser_params(name: str) -> dict:
-    """The parameters of the `:params {...}` line in a query's header, as Python values."""
-    line = next(line for line in cypher.header(name).splitlines() if line.startswith("Neo4j Browser:"))
-    if "{" not in line:
-        return {}
-    literal = re.sub(r"([{,]\s*)([A-Za-z_]\w*)\s*:", r"\1'\2':", line[line.index("{") :])
-    for cypher_word, python_word in (("null", "None"), ("true", "True"), ("false", "False")):
-        literal = re.sub(rf"\b{cypher_word}\b", python_word, literal)
-    return ast.literal_eval(literal)
+def browser_params(store, name: str) -> dict:
+    """The header's `:param k => expr` lines evaluated as Neo4j Browser does: each
+    right-hand side is run as `RETURN expr` on the server, so integers stay integers."""
+    values = {}
+    for key, expr in library.browser_params(name):
+        records, _, _ = store.driver.execute_query(f"RETURN {expr} AS value", database_=store.database)
+        values[key] = records[0]["value"]
+    return values
 
 
 @pytest.mark.parametrize("name", sorted(COVERED))
 def test_the_browser_params_line_of_every_query_runs_and_finds_fixture_rows(kb, name):
-    params = browser_params(name)
+    params = browser_params(kb, name)
     assert set(params) == set(query_parameters(name))
+    for key in ("limit", "layer", "neuron", "min_groups", "distance"):
+        if params.get(key) is not None:
+            assert type(params[key]) is int, f"{name}: ${key} must reach Neo4j as an integer"
+    assert params == {key: library.parse_literal(expr) for key, expr in library.browser_params(name)}
     assert len(kb.read(name, **params)) > 0
 
 

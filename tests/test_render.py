@@ -39,7 +39,7 @@ def paris_trie() -> Trie:
 
 
 def node_line(source: str, label: str) -> str:
-    forms = (f"label={label} ", f'label="{label}"')
+    forms = (f"label={label} ", f'label="{label}"', f'label="{label}\\n', f"label={label}")
     lines = [line for line in source.splitlines() if any(form in line for form in forms)]
     assert len(lines) == 1, (label, lines)
     return lines[0]
@@ -92,19 +92,40 @@ def test_hiding_wildcards_joins_context_with_dashed_edges():
 
 
 def test_awkward_tokens_get_readable_escaped_labels():
-    assert display_token("\n") == "'\\n'"
-    assert display_token(" ") == "' '"
-    assert display_token(" ,") == " ,"
-    assert display_token("\u200b") == "'\\u200b'"
+    assert display_token("\n") == "\\n"
+    assert display_token(" ") == "␣"
+    assert display_token(" ,") == "␣,"
+    assert display_token(" Paris") == "␣Paris"
+    assert display_token("\u200b") == "\\u200b"
     assert display_token('"') == '"'
+    assert display_token("") == "''"
+    assert display_token("<0xE2><0x80>") == "<0xE2><0x80>"
     trie = Trie()
     for token in ['"', "\\", "\n", "Ġ", "漢字"]:
         trie.add_sample([token], [0.9], [[1.0]])
+    source = render_trie(trie).source  # all five fire with no context: one table of them
+    for shown in ["&quot; 0.90", "\\ 0.90", "\\n 0.90", "Ġ 0.90", "漢字 0.90"]:
+        assert f">{shown}</TD>" in source
+    trie = Trie()
+    for token in ['"', "\\", "\n"]:
+        trie.add_sample(["x", token], [0.0, 0.9], [[0.0, 0.0], [1.0, 1.0]])
     source = render_trie(trie).source
-    assert r'label="\""' in source
-    assert r'label="\\"' in source
-    assert "label=\"'\\\\n'\"" in source
-    assert node_line(source, "Ġ") and node_line(source, "漢字")
+    assert r'label="\"\n0.90"' in source
+    assert r'label="\\\n0.90"' in source
+    assert 'label="\\\\n\\n0.90"' in source
+
+
+def test_context_free_tokens_form_one_table_strongest_first_and_a_legend_explains_the_colours():
+    trie = Trie()
+    for token, value in [("b", 0.6), ("a", 0.7), ("c", 0.95), ("d", 0.8)]:
+        trie.add_sample([token], [value], [[1.0]])
+    trie.add_sample(["in", "paris"], [0.0, 0.9], [[0.0, 0.0], [1.0, 1.0]])
+    source = render_trie(trie).source
+    grid = next(line for line in source.splitlines() if "context_free [" in line).split("fires with no context needed")[1]
+    assert re.findall(r">([a-z]) 0\.\d\d</TD>", grid) == ["c", "d", "a", "b"]
+    assert 'label="paris\\n0.90"' in source  # a token with context stays a node of its own
+    assert "legend" in source and "context token, importance" in source
+    assert "legend" not in render_trie(trie, legend=False).source
 
 
 @needs_dot
@@ -114,7 +135,7 @@ def test_dot_draws_weird_labels_as_their_text():
         trie.add_sample([token], [0.9], [[1.0]])
     svg = render_bytes(render_trie(trie, 'a "quoted" title'), "svg").decode()
     texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
-    assert sorted(texts) == sorted(['"', "\\", "'\\n'", "Ġ", 'a "quoted" title'])
+    assert {'" 0.90', "\\ 0.90", "\\n 0.90", "Ġ 0.90", 'a "quoted" title', "legend"} <= set(texts)
 
 
 @needs_dot
@@ -145,6 +166,6 @@ def test_text_summary_lists_patterns_in_text_order_strongest_first():
     )
     trie = Trie()
     trie.add_sample([" x", "\n"], [0.0, 0.8], [[0.0, 0.0], [0.9, 1.0]])
-    assert trie_to_text(trie) == "x '\\n'  → 0.80"
+    assert trie_to_text(trie) == "x \\n  → 0.80"
     assert trie_to_text(Trie()) == "(no patterns)"
     assert render_trie(Trie()).source.startswith("digraph trie {")

@@ -107,7 +107,7 @@ def test_the_json_report_lists_layers_overall_and_skipped_neurons_with_nulls_for
     assert payload["overall"]["neurons"] == 4
     assert payload["skipped"][0] == {
         "layer": 0,
-        "index": 3,
+        "neuron": 3,
         "kind": "no graph",
         "reason": "no graph: no trie is stored; re-ingest this neuron",
     }
@@ -125,7 +125,7 @@ def test_write_report_produces_every_file(tmp_path):
     assert table.loc[0, "f1"] == pytest.approx(0.6)
     neurons = pd.read_csv(paths["neurons.csv"])
     assert len(neurons) == 7
-    assert neurons.loc[neurons["index"] == 7, "skipped"].item().startswith("dead:")
+    assert neurons.loc[neurons["neuron"] == 7, "skipped"].item().startswith("dead:")
     assert json.loads(paths["table.json"].read_text())["overall"]["with_firing"] == 3
 
 

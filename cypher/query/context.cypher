@@ -23,7 +23,12 @@
 //   firing token), end_activation (the strongest completion through the context),
 //   pattern (that completion in text order, '<IGNORE>' for wildcards)
 //
-// Neo4j Browser: :params {token: 'paris', context: ['to'], distance: null, model: null, layer: null}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param token => 'paris'
+// :param context => ['to']
+// :param distance => null
+// :param model => null
+// :param layer => null
 MATCH (a:TrieNode {token: $token, depth: 1})
 WHERE ($model IS NULL OR a.model = $model)
   AND ($layer IS NULL OR a.layer = $layer)

@@ -14,7 +14,11 @@
 //
 // Returns one row per neuron, strongest first: model, layer, neuron, token, activation
 //
-// Neo4j Browser: :params {token: 'paris', context: ['to'], model: null, layer: null}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param token => 'paris'
+// :param context => ['to']
+// :param model => null
+// :param layer => null
 MATCH (t:Token {text: $token})<-[f:FIRES_ON]-(n:Neuron)
 WHERE ($model IS NULL OR n.model = $model)
   AND ($layer IS NULL OR n.layer = $layer)

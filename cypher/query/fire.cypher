@@ -20,7 +20,11 @@
 //   position (0-based), token, model, layer, neuron, activation (the prediction),
 //   length (tokens in the winning pattern), pattern (it, in text order)
 //
-// Neo4j Browser: :params {tokens: ['the', 'capital', 'of', 'paris'], min_activation: 0.5, model: null, layer: null}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param tokens => ['the', 'capital', 'of', 'paris']
+// :param min_activation => 0.5
+// :param model => null
+// :param layer => null
 UNWIND range(0, size($tokens) - 1) AS position
 WITH position, reverse($tokens[..position + 1]) AS back
 MATCH (a:TrieNode {token: back[0], depth: 1})

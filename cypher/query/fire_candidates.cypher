@@ -18,7 +18,10 @@
 // Returns one row per candidate neuron: model, layer, neuron, nodes (trie rows: id,
 //   parent, kind, token, depth, activation, importance, end_activation)
 //
-// Neo4j Browser: :params {tokens: ['the', 'capital', 'of', 'paris'], model: null, layer: null}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param tokens => ['the', 'capital', 'of', 'paris']
+// :param model => null
+// :param layer => null
 UNWIND $tokens AS text
 WITH DISTINCT text
 MATCH (:Token {text: text})<-[:FIRES_ON]-(n:Neuron)

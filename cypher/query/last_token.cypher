@@ -20,7 +20,11 @@
 //   model, layer, neuron, activation (the prediction), length (tokens in the winning
 //   pattern), pattern (the winning pattern in text order, '<IGNORE>' for wildcards)
 //
-// Neo4j Browser: :params {tokens: ['the', 'capital', 'of', 'paris'], min_activation: 0.5, model: null, layer: null}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param tokens => ['the', 'capital', 'of', 'paris']
+// :param min_activation => 0.5
+// :param model => null
+// :param layer => null
 WITH reverse($tokens) AS back
 MATCH (a:TrieNode {token: back[0], depth: 1})
 WHERE ($model IS NULL OR a.model = $model)

@@ -11,7 +11,8 @@
 // Returns one row per (model, layer): model, layer, neurons, ok, dead, failed, evaluated,
 //   mean_f1, mean_precision, mean_recall, mean_trie_nodes, trie_nodes
 //
-// Neo4j Browser: :params {model: null}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param model => null
 MATCH (n:Neuron)
 WHERE $model IS NULL OR n.model = $model
 RETURN n.model AS model, n.layer AS layer, count(n) AS neurons,

@@ -13,7 +13,10 @@
 // Returns one row per trie node: p (the path from the Neuron to that node), node (id,
 //   parent, kind, token, depth, activation, importance, end_activation)
 //
-// Neo4j Browser: :params {model: 'fixture', layer: 1, neuron: 7}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param model => 'fixture'
+// :param layer => 1
+// :param neuron => 7
 MATCH p = (n:Neuron {model: $model, layer: $layer, index: $neuron})-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
 RETURN p, t {.id, .parent, .kind, .token, .depth, .activation, .importance, .end_activation} AS node
 ORDER BY t.id

@@ -18,7 +18,11 @@
 // Returns one row per neuron, most groups first: model, layer, neuron, n_groups,
 //   groups (list of groups, each a sorted list of firing tokens), context_free, f1
 //
-// Neo4j Browser: :params {model: null, layer: null, min_groups: 2, limit: 50}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param model => null
+// :param layer => null
+// :param min_groups => 2
+// :param limit => 50
 MATCH (n:Neuron)
 WHERE ($model IS NULL OR n.model = $model)
   AND ($layer IS NULL OR n.layer = $layer)

@@ -17,7 +17,11 @@
 //   token, activation (of the firing token), same_pattern, distance (smallest number of
 //   positions between the firing token and its repeat in one pattern, or null)
 //
-// Neo4j Browser: :params {model: null, layer: null, same_pattern: false, limit: 50}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param model => null
+// :param layer => null
+// :param same_pattern => false
+// :param limit => 50
 MATCH (n:Neuron)-[f:FIRES_ON]->(t:Token)<-[:CONTEXT]-(n)
 WHERE ($model IS NULL OR n.model = $model)
   AND ($layer IS NULL OR n.layer = $layer)

@@ -21,7 +21,13 @@
 // Returns one row per pair, most similar first: model, layer, neuron, other_layer,
 //   other_neuron, similarity, firing_jaccard, context_jaccard, shared_firing, shared_context
 //
-// Neo4j Browser: :params {model: null, layer: null, neuron: null, threshold: 0.5, cross_layer_only: false, limit: 50}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param model => null
+// :param layer => null
+// :param neuron => null
+// :param threshold => 0.5
+// :param cross_layer_only => false
+// :param limit => 50
 MATCH (a:Neuron)
 WHERE ($model IS NULL OR a.model = $model)
   AND ($layer IS NULL OR a.layer = $layer)

@@ -16,7 +16,12 @@
 //   subset_neuron, shared_tokens (the subset's firing tokens), extra_tokens (the
 //   superset's other firing tokens)
 //
-// Neo4j Browser: :params {model: null, layer: null, neuron: null, cross_layer_only: false, limit: 50}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param model => null
+// :param layer => null
+// :param neuron => null
+// :param cross_layer_only => false
+// :param limit => 50
 MATCH (x:Neuron)
 WHERE ($model IS NULL OR x.model = $model)
   AND ($layer IS NULL OR x.layer = $layer)

@@ -15,7 +15,11 @@
 // Returns one row per neuron, highest first: model, layer, neuron, metric, value, f1,
 //   precision, recall, trie_nodes, status
 //
-// Neo4j Browser: :params {metric: 'f1', model: null, layer: null, limit: 20}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param metric => 'f1'
+// :param model => null
+// :param layer => null
+// :param limit => 20
 MATCH (n:Neuron)
 WHERE ($model IS NULL OR n.model = $model)
   AND ($layer IS NULL OR n.layer = $layer)

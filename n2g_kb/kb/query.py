@@ -15,10 +15,8 @@ language model is involved. `fires_on_last` asks the same for the last token onl
 from __future__ import annotations
 
 import re
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -142,14 +140,33 @@ def check_model(store, model: str) -> dict[str, Any]:
     )
 
 
+def missing_neuron_message(store, model_row: dict[str, Any], layer: int, neuron: int) -> str:
+    """Why `model` layer/neuron is not there, and only next steps that can work: the stored
+    neurons of that layer, and an ingest command for the model's recorded source when the
+    neuron exists in the model."""
+    from n2g_kb.selection import format_ranges
+
+    model = model_row["model"]
+    props = model_row.get("properties") or {}
+    n_layers, d_mlp = props.get("n_layers"), props.get("d_mlp")
+    stored_layers = model_row.get("layers") or []
+    where = f"No neuron {model} layer {layer} #{neuron} in the knowledge base"
+    if n_layers is not None and not 0 <= layer < int(n_layers):
+        return f"{where}: {model} has {n_layers} layers (0-{int(n_layers) - 1}); stored layers: {format_ranges(stored_layers) or 'none'}"
+    stored = sorted(store.neuron_status(model, layer)) if 0 <= layer else []
+    listing = f"stored in layer {layer}: {format_ranges(stored)}" if stored else f"no neuron of layer {layer} is stored"
+    if d_mlp is not None and not 0 <= neuron < int(d_mlp):
+        return f"{where}: {model} has {d_mlp} neurons per layer (0-{int(d_mlp) - 1}); {listing}"
+    source = props.get("source") or model
+    name = f" --name {model}" if source != model else ""
+    return f"{where} ({listing}); ingest it with `n2gkb ingest {source}{name} --layers {layer} --neurons {neuron}`"
+
+
 def _check_neuron(store, model: str | None, layer: int | None, neuron: int | None) -> None:
     if model is None or layer is None or neuron is None:
         return
     if neuron not in store.neuron_status(model, layer):
-        raise NotFoundError(
-            f"No neuron {model} layer {layer} #{neuron} in the knowledge base; ingest it with "
-            f"`n2gkb ingest {model} --layers {layer} --neurons {neuron}`"
-        )
+        raise NotFoundError(missing_neuron_message(store, check_model(store, model), layer, neuron))
 
 
 # ------------------------------------------------------------------------------ queries
@@ -408,16 +425,42 @@ class NeuronGraph:
         """Each complete pattern in text order (firing token last), with its activation."""
         return [(list(reversed(tokens)), activation) for tokens, activation in self.trie.patterns()]
 
+    def examples(self) -> pd.DataFrame:
+        """The stored examples, train then test (columns `EXAMPLE_COLUMNS`; see `examples`)."""
+        from n2g_kb.views.examples import EXAMPLE_COLUMNS, example_records
+
+        return pd.DataFrame.from_records(example_records(self.result.examples), columns=EXAMPLE_COLUMNS)
+
+    def _repr_html_(self) -> str:
+        """The notebook view: metrics, the drawn graph (SVG, with Graphviz) and the examples."""
+        from n2g_kb.views.notebook import neuron_html
+
+        return neuron_html(self)
+
 
 def _trie(rows: list[dict[str, Any]]) -> Trie:
     return Trie.from_rows(rows) if rows else Trie()
 
 
 def load_graph(store, model: str, layer: int, neuron: int) -> NeuronGraph:
-    """One neuron's stored graph (trie, examples, metrics); `NotFoundError` if absent."""
-    check_model(store, model)
-    result = store.load_neuron(model, layer, neuron)
+    """One neuron's stored graph (trie, examples, metrics); `NotFoundError` if absent,
+    naming the neurons that are stored (and those that exist) in that layer."""
+    row = check_model(store, model)
+    try:
+        result = store.load_neuron(model, layer, neuron)
+    except NotFoundError:
+        raise NotFoundError(missing_neuron_message(store, row, layer, neuron)) from None
     return NeuronGraph(result=result, trie=_trie(result.trie_nodes))
+
+
+def examples(store, model: str, layer: int, neuron: int, *, split: str | None = None) -> pd.DataFrame:
+    """One neuron's stored examples, one row each (train first): split, idx, key_position
+    (the highest activation), key_token, key_activation, start/end (the key token's
+    document inside the window), tokens, activations (raw) and text (the document part)."""
+    if split not in (None, "train", "test"):
+        raise ConfigError(f"split must be 'train', 'test' or None, not {split!r}")
+    frame = load_graph(store, model, layer, neuron).examples()
+    return frame if split is None else frame[frame["split"] == split].reset_index(drop=True)
 
 
 def load_trie(store, model: str, layer: int, neuron: int) -> Trie:
@@ -456,45 +499,12 @@ def load_tokenizer(name_or_path: str):
 
 
 def tokenize(text: str, tokenizer) -> list[str]:
-    """`text` as the model's token strings, each decoded on its own (e.g. ' Paris')."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return list(tokenizer.batch_decode([[i] for i in ids], clean_up_tokenization_spaces=False))
+    """`text` as the model's token strings, each decoded on its own (e.g. ' Paris'; byte pieces as hex)."""
+    from n2g_kb.lm.tokens import token_strings
+
+    return token_strings(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 # ------------------------------------------------------------------ the query library
 
-
-def query_names() -> list[str]:
-    """The user-facing queries, e.g. 'query/fires_on'."""
-    return [name for name in cypher.available() if name.startswith(f"{QUERY_FOLDER}/")]
-
-
-def query_title(name: str) -> str:
-    """The first header line of a query, without the 'n2g-kb: ' prefix."""
-    first = cypher.header(name).splitlines()[0] if cypher.header(name) else name
-    return first.removeprefix("n2g-kb:").strip()
-
-
-def query_parameters(name: str) -> list[str]:
-    """The $parameters a query's body uses, in order of first use."""
-    body = "\n".join(line for line in cypher.load(name).splitlines() if not line.lstrip().startswith("//"))
-    return list(dict.fromkeys(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", body)))
-
-
-def export_browser_favorites(path: str | Path, folder: str = "n2g-kb") -> Path:
-    """Writes the query library as a .zip that Neo4j Browser imports as saved scripts.
-
-    Each query becomes `<folder>/<name>.cypher`, unchanged; Browser names a script after
-    its first comment line and files it in a folder named after the zip folder.
-    """
-    path = Path(path)
-    if path.suffix.lower() != ".zip":
-        raise ConfigError(f"{path} should end in .zip (Neo4j Browser imports .zip archives of .cypher files)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in query_names():
-            stem = name.removeprefix(f"{QUERY_FOLDER}/")
-            info = zipfile.ZipInfo(f"{folder}/{stem}.cypher", date_time=(2024, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, cypher.load(name))
-    return path
+from n2g_kb.kb.library import export_browser_favorites, query_names, query_parameters, query_title  # noqa: E402,F401

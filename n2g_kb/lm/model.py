@@ -154,11 +154,12 @@ class LoadedModel:
         return [[self.bos_token_id, *ids] if prepend_bos else list(ids) for ids in encoded]
 
     def to_str_tokens(self, ids: Sequence[int]) -> list[str]:
-        """Each token decoded on its own, exactly as the tokenizer decodes it (e.g. ' Paris')."""
+        """Each token decoded on its own (e.g. ' Paris'); byte pieces as hex (`n2g_kb.lm.tokens`)."""
         missing = sorted({int(i) for i in ids if int(i) not in self._str_cache})
         if missing:
-            decoded = self.tokenizer.batch_decode([[i] for i in missing], clean_up_tokenization_spaces=False)
-            self._str_cache.update(zip(missing, decoded))
+            from n2g_kb.lm.tokens import token_strings
+
+            self._str_cache.update(zip(missing, token_strings(self.tokenizer, missing)))
         return [self._str_cache[int(i)] for i in ids]
 
     def decode(self, ids: Sequence[int]) -> str:

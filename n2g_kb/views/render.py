@@ -13,8 +13,8 @@ turning it into SVG/PNG needs Graphviz's ``dot`` program.
 
 from __future__ import annotations
 
+import html
 import shutil
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import graphviz
 
 from n2g_kb.errors import N2GKBError
 from n2g_kb.n2g.trie import IGNORE, Trie, TrieNode
+from n2g_kb.views.tokens import display_token
 
 IGNORE_FILL = "#e0e0e0"
 IGNORE_LABEL = "*"
@@ -67,28 +68,6 @@ def context_colour(importance: float | None, floor: float = 0.55) -> str:
     return _hex((255 - s, 255 - s, 255))
 
 
-def display_token(token: str) -> str:
-    """Readable token text: control and other invisible characters shown as escapes
-    (newline as ``\\n``); a token with no visible character is put in single quotes."""
-    shown = "".join(_visible(c) for c in token)
-    visible = any(c != " " and _visible(c) == c for c in token)
-    return shown if visible else f"'{shown}'"
-
-
-def _visible(c: str) -> str:
-    if c == " ":
-        return c
-    if c == "\n":
-        return "\\n"
-    if c == "\t":
-        return "\\t"
-    if c == "\r":
-        return "\\r"
-    if unicodedata.category(c)[0] in ("C", "Z"):
-        return f"\\u{ord(c):04x}"
-    return c
-
-
 def _condense(
     trie: Trie, show_ignores: bool
 ) -> tuple[list[_ViewNode], dict[tuple[str, str], bool]]:
@@ -130,12 +109,18 @@ def render_trie(
     show_ignores: bool = True,
     activation_floor: float = 0.3,
     importance_floor: float = 0.55,
+    legend: bool = True,
+    grid_columns: int = 6,
 ) -> graphviz.Digraph:
     """The condensed graph of ``trie`` as a ``graphviz.Digraph``.
 
     ``show_ignores=False`` hides wildcard nodes as the paper's figures do; an edge that
     jumps over hidden wildcards is dashed. Colour saturation starts at
     ``activation_floor`` / ``importance_floor`` (defaults: the paper's thresholds minus 0.2).
+    Firing tokens show their activation, context tokens their importance. Firing tokens
+    that need no context (patterns of one token) are drawn together as one table,
+    strongest first, ``grid_columns`` to a row, instead of one tall column. ``legend``
+    adds a key to the colours and borders.
     """
     graph = graphviz.Digraph(
         name="trie",
@@ -146,9 +131,17 @@ def render_trie(
     if title:
         graph.attr(label=graphviz.escape(title), labelloc="t", fontname="Helvetica")
     nodes, edges = _condense(trie, show_ignores)
+    parents = {parent for parent, _ in edges}
+    alone = [v for v in nodes if v.depth == 1 and v.graph_id not in parents and v.kind == "token"]
+    if len(alone) < 2:
+        alone = []
+    if alone:
+        graph.node("context_free", **_grid_attrs(alone, activation_floor, grid_columns))
+    alone_ids = {v.graph_id for v in alone}
     by_depth: dict[int, list[_ViewNode]] = {}
     for view in nodes:
-        by_depth.setdefault(view.depth, []).append(view)
+        if view.graph_id not in alone_ids:
+            by_depth.setdefault(view.depth, []).append(view)
     for depth in sorted(by_depth):
         with graph.subgraph(name=f"depth_{depth}") as rank:
             rank.attr(rank="same")
@@ -159,7 +152,47 @@ def render_trie(
             graph.edge(parent, child, style="dashed")
         else:
             graph.edge(parent, child)
+    if legend and nodes:
+        graph.node("legend", **_legend_attrs(show_ignores))
     return graph
+
+
+def _cell(text: str, fill: str, bold: bool) -> str:
+    label = html.escape(text)
+    return f'<TD BGCOLOR="{fill}" BORDER="{3 if bold else 1}">{label}</TD>'
+
+
+def _grid_attrs(views: list[_ViewNode], floor: float, columns: int) -> dict[str, str]:
+    """One table node for the firing tokens that fire without context, strongest first."""
+    ranked = sorted(views, key=lambda v: (-(v.activation or 0.0), v.token))
+    rows = []
+    for start in range(0, len(ranked), max(1, columns)):
+        cells = [
+            _cell(f"{display_token(v.token)} {v.activation:.2f}" if v.activation is not None else display_token(v.token),
+                  firing_colour(v.activation, floor), v.ends)
+            for v in ranked[start : start + columns]
+        ]
+        rows.append("<TR>" + "".join(cells) + "</TR>")
+    span = min(len(ranked), max(1, columns))
+    head = f'<TR><TD COLSPAN="{span}" BORDER="0"><I>fires with no context needed</I></TD></TR>'
+    table = f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2">{head}{"".join(rows)}</TABLE>>'
+    return {"label": table, "shape": "plaintext", "tooltip": "firing tokens that need no context"}
+
+
+def _legend_attrs(show_ignores: bool) -> dict[str, str]:
+    rows = [
+        _cell("firing token, activation (red: stronger)", firing_colour(0.9), False),
+        _cell("context token, importance (blue: stronger)", context_colour(0.8), False),
+        _cell("thick border: a pattern ends here", "#ffffff", True),
+        _cell("arrow: one token further back in the text", "#ffffff", False),
+    ]
+    if show_ignores:
+        rows.insert(2, _cell(f"{IGNORE_LABEL} any one token", IGNORE_FILL, False))
+    else:
+        rows.insert(2, _cell("dashed arrow: skips any tokens", "#ffffff", False))
+    body = "".join(f"<TR>{r}</TR>" for r in rows)
+    table = f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2"><TR><TD BORDER="0"><B>legend</B></TD></TR>{body}</TABLE>>'
+    return {"label": table, "shape": "plaintext", "fontsize": "10", "tooltip": "legend"}
 
 
 def _node_attrs(
@@ -183,8 +216,10 @@ def _node_attrs(
         fill = context_colour(view.importance, importance_floor)
         font = "white" if _scale(view.importance, importance_floor) > 0.5 else "black"
         tip = f"importance: {view.importance:.2f}" if view.importance is not None else "context"
+    value = view.activation if view.depth == 1 else view.importance
+    shown = graphviz.escape(display_token(view.token))
     return {
-        "label": graphviz.escape(display_token(view.token)),
+        "label": shown if value is None else f"{shown}\\n{value:.2f}",
         "fillcolor": fill,
         "fontcolor": font,
         "style": "filled",
@@ -202,17 +237,11 @@ def trie_to_text(trie: Trie) -> str:
     lines = []
     for tokens, activation in sorted(patterns, key=lambda p: (-p[1], p[0])):
         words = [
-            TEXT_ORDER_WILDCARD if t == IGNORE else _text_token(t) for t in reversed(tokens)
+            TEXT_ORDER_WILDCARD if t == IGNORE else display_token(t) for t in reversed(tokens)
         ]
         lines.append((" ".join(words), activation))
     width = max(len(text) for text, _ in lines)
     return "\n".join(f"{text.ljust(width)}  → {activation:.2f}" for text, activation in lines)
-
-
-def _text_token(token: str) -> str:
-    if token and token == token.strip() and all(_visible(c) == c for c in token):
-        return token
-    return f"'{''.join(_visible(c) for c in token)}'"
 
 
 def _require_dot() -> None:

@@ -48,22 +48,22 @@ FILES = ("table.md", "table.csv", "table.json", "f1_by_layer.png", "neurons.csv"
 
 
 def neuron_frame(evaluation: Evaluation) -> pd.DataFrame:
-    """One row per selected neuron: layer, index, evaluated, skipped (reason) and every figure."""
+    """One row per selected neuron: layer, neuron, evaluated, skipped (reason) and every figure."""
     rows = [
-        {"layer": n.layer, "index": n.index, "evaluated": n.evaluated, "skipped": n.skipped or "", **n.metrics}
+        {"layer": n.layer, "neuron": n.index, "evaluated": n.evaluated, "skipped": n.skipped or "", **n.metrics}
         for n in evaluation.neurons
     ]
-    return pd.DataFrame(rows, columns=None if rows else ["layer", "index", "evaluated", "skipped"])
+    return pd.DataFrame(rows, columns=None if rows else ["layer", "neuron", "evaluated", "skipped"])
 
 
 def skipped_frame(evaluation: Evaluation) -> pd.DataFrame:
-    """The skipped neurons: layer, index, kind (e.g. 'no graph') and the full reason."""
+    """The skipped neurons: layer, neuron, kind (e.g. 'no graph') and the full reason."""
     rows = [
-        {"layer": n.layer, "index": n.index, "kind": reason_kind(n.skipped), "reason": n.skipped}
+        {"layer": n.layer, "neuron": n.index, "kind": reason_kind(n.skipped), "reason": n.skipped}
         for n in evaluation.skipped
         if n.skipped is not None
     ]
-    return pd.DataFrame(rows, columns=["layer", "index", "kind", "reason"])
+    return pd.DataFrame(rows, columns=["layer", "neuron", "kind", "reason"])
 
 
 def reason_kind(reason: str | None) -> str:
@@ -157,7 +157,7 @@ def report_dict(evaluation: Evaluation, table: pd.DataFrame | None = None) -> di
         "layers": [r for r in records if r["layer"] != "all"],
         "overall": next((r for r in records if r["layer"] == "all"), None),
         "skipped": [
-            {"layer": n.layer, "index": n.index, "kind": reason_kind(n.skipped), "reason": n.skipped} for n in evaluation.skipped
+            {"layer": n.layer, "neuron": n.index, "kind": reason_kind(n.skipped), "reason": n.skipped} for n in evaluation.skipped
         ],
     }
 
