@@ -234,6 +234,14 @@ def _summary_table(summary: IngestSummary) -> Table:
     return table
 
 
+def _ray_runner(address: str, workers: int | None):
+    """`run_ingest`'s contract, the work spread over Ray (the workers reach the same Neo4j)."""
+    from n2g_kb.runners.scale import RayOptions, run_ray_ingest
+
+    scale = RayOptions(address=address, workers=workers)
+    return lambda store, options, progress: run_ray_ingest(store, options, store.settings, scale, progress=progress)
+
+
 def ingest(
     model: Annotated[str, typer.Argument(help="Hugging Face model name (e.g. gpt2) or a local checkpoint directory.")],
     layers: Annotated[str, typer.Option("--layers", help="Layers to ingest, e.g. 0-11 or 0-3,7.", rich_help_panel=_PANEL)],
@@ -307,6 +315,20 @@ def ingest(
             rich_help_panel=_SCALE,
         ),
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Spread the work over Ray workers, one per GPU (or CPU): 'local' starts a Ray for this run; "
+            "an address (auto, HOST:6379, ray://HOST:10001) joins that cluster. Needs pip install 'n2g-kb[ray]'.",
+            rich_help_panel=_SCALE,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="With --ray: how many workers (default one per GPU, else one per CPU).", rich_help_panel=_SCALE),
+    ] = None,
     finish: Annotated[
         bool,
         typer.Option(
@@ -348,6 +370,9 @@ def ingest(
         )
         if finish and shard:
             raise ConfigError("--finish closes the whole ingest: run it once, without --shard, after every shard")
+        if workers is not None and ray is None:
+            raise ConfigError("--workers needs --ray (e.g. --ray local --workers 4)")
+        run = run_ingest if ray is None else _ray_runner(ray, workers)
         with open_store(connection(uri, user, password, database)) as store:
             if finish:
                 done = finish_sharded(store, options)
@@ -368,9 +393,9 @@ def ingest(
                     TimeRemainingColumn(),
                 )
                 with Progress(*columns, console=err_console, transient=False) as progress:
-                    summary = run_ingest(store, options, progress=_Display(progress, chunk_size))
+                    summary = run(store, options, progress=_Display(progress, chunk_size))
             else:
-                summary = run_ingest(store, options, progress=_LogDisplay(chunk_size=chunk_size))
+                summary = run(store, options, progress=_LogDisplay(chunk_size=chunk_size))
         console.print(_summary_table(summary))
         if shard:
             err_console.print(

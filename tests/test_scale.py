@@ -6,7 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
+
+from n2g_kb.errors import ConfigError
 from n2g_kb.lm.model import load_model
 from n2g_kb.runners.ingest import IngestOptions, run_ingest
 from n2g_kb.testing import build_tiny_gpt2, graph_differences, stored_graphs, synthetic_corpus
@@ -14,6 +18,9 @@ from n2g_kb.testing import build_tiny_gpt2, graph_differences, stored_graphs, sy
 ray = pytest.importorskip("ray")
 
 from n2g_kb.runners.scale import FAULT_ENV, RayOptions, run_ray_ingest  # noqa: E402
+
+
+runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +62,20 @@ def test_a_ray_ingest_equals_a_single_process_one(local_ray, store, neo4j_settin
     assert run["produced"] == 12 and run["run"]["status"] == "finished" and run["run"]["ray_workers"] == 2
 
 
-def test_a_worker_killed_mid_run_is_retried_and_every_neuron_has_one_graph(
-    local_ray, store, neo4j_settings, model_dir, corpus_file, tmp_path, monkeypatch
-):
+def test_a_worker_killed_mid_run_is_retried_and_every_neuron_has_one_graph(local_ray, cli_env, store, model_dir, corpus_file, tmp_path):
     marker = tmp_path / "killed"
-    monkeypatch.setenv(FAULT_ENV, str(marker))
-    summary = run_ray_ingest(store, _options(model_dir, corpus_file), neo4j_settings, RayOptions(workers=2),
-                             runs_dir=tmp_path / "runs")  # fmt: skip
+    env = cli_env | {"N2GKB_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1", "COLUMNS": "200", FAULT_ENV: str(marker)}
+    args = ["ingest", str(model_dir), "--layers", "0-1", "--neurons", "0-5", "--examples", "6", "--corpus", str(corpus_file),
+            "--context", "24", "--batch-size", "8", "--augmenter", "none", "--chunk-size", "2", "--device", "cpu",
+            "--ray", "local", "--workers", "2"]  # fmt: skip
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
     assert marker.exists()  # a worker did die, right after committing a chunk
-    assert summary.written + summary.dead == 12 and summary.failed == 0
-    run = store.read("ingest/run", id=summary.run_id)[0]
+    assert "Ingest summary" in result.output
+    run_id = store.read("ingest/audit_neurons", model="tiny")[0]["run_id"]
+    run = store.read("ingest/run", id=run_id)[0]
     assert run["run"]["status"] == "finished" and run["run"]["ray_worker_processes"] == 3  # 2 + the restarted one
+    assert (run["run"]["neurons_written"] + run["run"]["neurons_dead"], run["run"]["neurons_failed"]) == (12, 0)
     rows = store.read("ingest/audit_neurons", model="tiny")
     assert [(r["layer"], r["index"]) for r in rows] == [(layer, n) for layer in (0, 1) for n in range(6)]
     for row in rows:
@@ -75,3 +85,17 @@ def test_a_worker_killed_mid_run_is_retried_and_every_neuron_has_one_graph(
         "orphan_trie_nodes": 0, "orphan_examples": 0, "trie_nodes_without_neuron": 0,
     }  # fmt: skip
     assert run["produced"] == 12
+
+
+def test_more_workers_than_the_cluster_has_is_one_line(local_ray, cli_env, model_dir, corpus_file):
+    args = ["ingest", str(model_dir), "--layers", "0", "--corpus", str(corpus_file), "--augmenter", "none",
+            "--device", "cpu", "--ray", "local", "--workers", "5"]  # fmt: skip
+    result = runner.invoke(app, args, env=cli_env | {"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert "Error: --workers 5 needs 5 CPUs; the Ray cluster has 2" in result.output
+
+
+def test_ray_and_shard_do_not_mix(store, neo4j_settings, model_dir, corpus_file):
+    options = IngestOptions(model=str(model_dir), layers="0", corpus=str(corpus_file), shard="1/2")
+    with pytest.raises(ConfigError, match="--shard and --ray do not mix"):
+        run_ray_ingest(store, options, neo4j_settings)
