@@ -497,8 +497,13 @@ def fire(
     tokens: TokensOpt = False,
     min_activation: MinActivationOpt = 0.5,
     engine: Annotated[
-        str, typer.Option("--engine", help="'cypher': walk the tries in Neo4j; 'python': fetch them and predict here.")
-    ] = "cypher",
+        str,
+        typer.Option(
+            "--engine",
+            help="'memory': every stored pattern in one in-memory table (cached on disk); "
+            "'cypher': match in Neo4j; 'python': fetch the tries and predict here.",
+        ),
+    ] = "memory",
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
     uri: UriOpt = None,

@@ -71,7 +71,7 @@ def test_status_against_a_running_server_reports_version_and_counts(cli_env, sto
     result = runner.invoke(app, ["db", "status"], env=cli_env)
     assert result.exit_code == 0, result.output
     assert "Neo4j version:  5.26." in result.output
-    assert "Nodes:          1" in result.output
+    assert "Nodes:          2" in result.output  # the Model and the KnowledgeBase node
 
 
 def test_the_managed_server_starts_reports_stops_and_keeps_its_data(local_env):

@@ -18,6 +18,7 @@ from n2g_kb.n2g.trie import IGNORE, Trie
 
 M, B = FIXTURE_MODEL, OTHER_MODEL
 ALL = {"model": None, "layer": None}
+EVERY = {**ALL, "limit": None}  # for the queries that take a $limit (null: every row)
 
 COVERED = {
     "query/fires_on",
@@ -92,7 +93,7 @@ def test_the_browser_params_line_of_every_query_runs_and_finds_fixture_rows(kb, 
 
 
 def test_fires_on_finds_every_neuron_with_the_firing_token_strongest_first(kb):
-    rows = kb.read("query/fires_on", token="paris", **ALL)
+    rows = kb.read("query/fires_on", token="paris", **EVERY)
     assert keys(rows, "activation") == {
         (M, 1, 5, 0.95), (M, 0, 0, 0.9), (B, 0, 1, 0.9), (M, 1, 7, 0.85),
         (M, 0, 2, 0.8), (B, 1, 0, 0.8), (M, 0, 3, 0.7), (M, 1, 6, 0.7),
@@ -102,19 +103,19 @@ def test_fires_on_finds_every_neuron_with_the_firing_token_strongest_first(kb):
 
 
 def test_fires_on_filters_by_model_and_layer(kb):
-    assert keys(kb.read("query/fires_on", token="paris", model=B, layer=None)) == {(B, 0, 1), (B, 1, 0)}
-    assert keys(kb.read("query/fires_on", token="paris", model=M, layer=1)) == {(M, 1, 5), (M, 1, 6), (M, 1, 7)}
+    assert keys(kb.read("query/fires_on", token="paris", model=B, layer=None, limit=None)) == {(B, 0, 1), (B, 1, 0)}
+    assert keys(kb.read("query/fires_on", token="paris", model=M, layer=1, limit=None)) == {(M, 1, 5), (M, 1, 6), (M, 1, 7)}
 
 
 def test_fires_on_does_not_count_context_tokens(kb):
-    assert kb.read("query/fires_on", token="to", **ALL) == []
+    assert kb.read("query/fires_on", token="to", **EVERY) == []
 
 
 # ------------------------------------------------------------------------------- context
 
 
 def context(kb, token, ctx, distance=None, **filters):
-    return kb.read("query/context", token=token, context=ctx, distance=distance, **{**ALL, **filters})
+    return kb.read("query/context", token=token, context=ctx, distance=distance, **{**EVERY, **filters})
 
 
 def test_path_aware_context_ignores_a_context_token_of_another_pattern_that_token_sets_match(kb):
@@ -165,7 +166,7 @@ def oracle_last(tokens: list[str]) -> dict[tuple, float]:
 
 
 def last(kb, tokens, minimum=0.0, **filters):
-    return kb.read("query/last_token", tokens=tokens, min_activation=minimum, **{**ALL, **filters})
+    return kb.read("query/last_token", tokens=tokens, min_activation=minimum, **{**EVERY, **filters})
 
 
 @pytest.mark.parametrize(
@@ -214,7 +215,7 @@ def oracle_fire(tokens: list[str]) -> dict[tuple, float]:
 
 
 def fire(kb, tokens, minimum=0.0, **filters):
-    rows = kb.read("query/fire", tokens=tokens, min_activation=minimum, **{**ALL, **filters})
+    rows = kb.read("query/fire", tokens=tokens, min_activation=minimum, **{**EVERY, **filters})
     return {(r["position"], r["model"], r["layer"], r["neuron"]): r["activation"] for r in rows}
 
 
@@ -436,7 +437,7 @@ def test_neuron_graph_returns_every_trie_node_of_one_neuron(kb):
 
 @pytest.mark.parametrize("token", ["it's", "\\", "café", "Ġ", INJECTION])
 def test_tokens_with_quotes_backslashes_unicode_and_byte_level_characters_are_found_exactly(kb, token):
-    assert keys(kb.read("query/fires_on", token=token, **ALL)) == {(M, 2, 8)}
+    assert keys(kb.read("query/fires_on", token=token, **EVERY)) == {(M, 2, 8)}
 
 
 def test_context_tokens_with_newlines_quotes_and_byte_level_characters_are_found_exactly(kb):
@@ -449,9 +450,9 @@ def test_context_tokens_with_newlines_quotes_and_byte_level_characters_are_found
 def test_a_token_that_looks_like_cypher_is_only_ever_a_value(kb):
     before = kb.counts()
     for name, params in [
-        ("query/fires_on", {"token": INJECTION, **ALL}),
-        ("query/context", {"token": INJECTION, "context": [INJECTION], "distance": None, **ALL}),
-        ("query/last_token", {"tokens": [INJECTION, INJECTION], "min_activation": 0.0, **ALL}),
+        ("query/fires_on", {"token": INJECTION, **EVERY}),
+        ("query/context", {"token": INJECTION, "context": [INJECTION], "distance": None, **EVERY}),
+        ("query/last_token", {"tokens": [INJECTION, INJECTION], "min_activation": 0.0, **EVERY}),
     ]:
         kb.read(name, **params)
     assert kb.counts() == before

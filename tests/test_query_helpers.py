@@ -47,11 +47,11 @@ def test_every_helper_returns_its_documented_columns_even_without_rows(kb):
 
 def test_helpers_give_the_same_rows_as_their_cypher_files(kb):
     pairs = [
-        (query.fires_on(kb, " Paris", model=M), "query/fires_on", {"token": "paris", "model": M, "layer": None}),
+        (query.fires_on(kb, " Paris", model=M), "query/fires_on", {"token": "paris", "model": M, "layer": None, "limit": None}),
         (
             query.in_context(kb, " Paris", [" capital", " of"]),
             "query/context",
-            {"token": "paris", "context": ["capital", "of"], "distance": None, "model": None, "layer": None},
+            {"token": "paris", "context": ["capital", "of"], "distance": None, "model": None, "layer": None, "limit": None},
         ),
         (query.similar(kb, model=M, threshold=0.3), "query/similar",
          {"model": M, "layer": None, "neuron": None, "threshold": 0.3, "cross_layer_only": False, "limit": 50}),
@@ -286,5 +286,5 @@ def test_the_browser_export_holds_every_query_unchanged(tmp_path):
 
 
 def test_query_parameters_lists_what_a_query_needs():
-    assert query.query_parameters("query/fires_on") == ["token", "model", "layer"]
+    assert query.query_parameters("query/fires_on") == ["token", "model", "layer", "limit"]
     assert query.query_title("query/fires_on") == "neurons that fire on a token"

@@ -17,6 +17,7 @@
 //              before it), or null for any distance
 //   $model     model name, or null for every model
 //   $layer     layer number, or null for every layer
+//   $limit     at most this many rows (the strongest), or null for all
 //
 // Returns one row per neuron, strongest completion first:
 //   model, layer, neuron, token, context, distance (the smallest found), activation (of the
@@ -29,16 +30,34 @@
 // :param distance => null
 // :param model => null
 // :param layer => null
-MATCH (a:TrieNode {token: $token, depth: 1})
-WHERE ($model IS NULL OR a.model = $model)
-  AND ($layer IS NULL OR a.layer = $layer)
+// :param limit => 50
+
+// 1. Which neurons: every trie node carries the firing token of its branch (fire) and minus
+//    the strongest end_activation at or below it (rank, null where nothing completes). The
+//    trie_context index holds (fire, token, rank, model, layer, neuron): the nodes b of the
+//    context token furthest back come out strongest first, and a neuron's first b is its
+//    answer's end_activation, so DISTINCT + LIMIT stops after $limit neurons.
+MATCH (b:TrieNode)
+WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
+  AND b.model IS NOT NULL AND b.layer IS NOT NULL AND b.neuron IS NOT NULL
+  AND b.depth > size($context)
+  AND ($distance IS NULL OR b.depth - size($context) = $distance)
+  AND ($model IS NULL OR b.model = $model)
+  AND ($layer IS NULL OR b.layer = $layer)
+// the nodes above b, up to the one right after the firing token's context, spell the context
+MATCH c = (:TrieNode)-[:NEXT*0..]->(b)
+WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
+WITH b ORDER BY b.rank, b.model, b.layer, b.neuron
+WITH DISTINCT b.model AS model, b.layer AS layer, b.neuron AS neuron
+LIMIT coalesce($limit, 1000000000)
+// 2. Each chosen neuron's answer, path-aware, inside its own trie.
+MATCH (n:Neuron {model: model, layer: layer, index: neuron})-[:HAS_TRIE]->(:TrieNode)-[:NEXT]->(a:TrieNode {token: $token})
 MATCH p = (a)-[:NEXT*1..]->(b:TrieNode {token: $context[0]})
 WHERE length(p) >= size($context)
   AND [x IN nodes(p)[-size($context)..] | x.token] = reverse($context)
   AND ($distance IS NULL OR b.depth - size($context) = $distance)
 MATCH q = (b)-[:NEXT*0..]->(e:TrieNode)
 WHERE e.end_activation IS NOT NULL
-MATCH (n:Neuron)-[:HAS_TRIE]->(:TrieNode)-[:NEXT]->(a)
 WITH n, a, b.depth - size($context) AS distance, e.end_activation AS end_activation,
      reverse([x IN nodes(p) + tail(nodes(q)) | x.token]) AS pattern
 ORDER BY end_activation DESC, size(pattern), distance

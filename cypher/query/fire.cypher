@@ -25,21 +25,27 @@
 // :param min_activation => 0.5
 // :param model => null
 // :param layer => null
+
+// How: as query/last_token, at every position: each pattern-end trie node holds its pattern
+// as one key (pkey), the KnowledgeBase node lists the wildcard masks (shapes) that occur;
+// per position and shape the text gives one key, and each key is one index seek.
+MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
+WITH kb.shapes AS shapes, [t IN $tokens | replace(replace(t, '\\', '\\\\'), '|', '\\|')] AS text
 UNWIND range(0, size($tokens) - 1) AS position
-WITH position, reverse($tokens[..position + 1]) AS back
-MATCH (a:TrieNode {token: back[0], depth: 1})
-WHERE ($model IS NULL OR a.model = $model)
-  AND ($layer IS NULL OR a.layer = $layer)
-MATCH p = (a)-[:NEXT*0..]->(e:TrieNode)
-WHERE e.end_activation IS NOT NULL
-  AND all(x IN nodes(p) WHERE x.depth <= size(back) AND (x.kind = 'ignore' OR x.token = back[x.depth - 1]))
-WITH position, a, e, p
-ORDER BY e.depth DESC,
-         reduce(key = '', x IN nodes(p) | key + CASE x.kind WHEN 'ignore' THEN '1' ELSE '0' END) ASC
-WITH position, a,
-     collect({activation: e.end_activation, length: e.depth, pattern: reverse([x IN nodes(p) | x.token])})[0] AS best
-WHERE best.activation >= $min_activation
-MATCH (n:Neuron)-[:HAS_TRIE]->(:TrieNode)-[:NEXT]->(a)
-RETURN position, $tokens[position] AS token, n.model AS model, n.layer AS layer, n.index AS neuron,
-       best.activation AS activation, best.length AS length, best.pattern AS pattern
+UNWIND shapes AS shape
+WITH position, shape, text WHERE size(shape) <= position + 1
+WITH position, shape, reduce(key = '', i IN range(0, size(shape) - 1) |
+       key + CASE WHEN i > 0 THEN '|' ELSE '' END +
+       CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE text[position - i] END) AS key
+MATCH (e:TrieNode {pkey: key})
+WHERE ($model IS NULL OR e.model = $model)
+  AND ($layer IS NULL OR e.layer = $layer)
+// the longest match wins, then the one with exact tokens nearest the firing token
+WITH position, e, shape ORDER BY size(shape) DESC, shape
+WITH position, e.model AS model, e.layer AS layer, e.neuron AS neuron, collect({e: e, shape: shape})[0] AS best
+WITH position, model, layer, neuron, best.e.end_activation AS activation, best.shape AS shape
+WHERE activation >= $min_activation
+RETURN position, $tokens[position] AS token, model, layer, neuron, activation, size(shape) AS length,
+       reverse([i IN range(0, size(shape) - 1) |
+                CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE $tokens[position - i] END]) AS pattern
 ORDER BY position, activation DESC, model, layer, neuron

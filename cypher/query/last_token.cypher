@@ -15,6 +15,7 @@
 //   $min_activation  only neurons whose prediction is at least this (0.5 = "fires")
 //   $model           model name, or null for every model
 //   $layer           layer number, or null for every layer
+//   $limit           at most this many rows (the strongest), or null for all
 //
 // Returns one row per neuron, strongest first:
 //   model, layer, neuron, activation (the prediction), length (tokens in the winning
@@ -25,19 +26,31 @@
 // :param min_activation => 0.5
 // :param model => null
 // :param layer => null
-WITH reverse($tokens) AS back
-MATCH (a:TrieNode {token: back[0], depth: 1})
-WHERE ($model IS NULL OR a.model = $model)
-  AND ($layer IS NULL OR a.layer = $layer)
-MATCH p = (a)-[:NEXT*0..]->(e:TrieNode)
-WHERE e.end_activation IS NOT NULL
-  AND all(x IN nodes(p) WHERE x.depth <= size(back) AND (x.kind = 'ignore' OR x.token = back[x.depth - 1]))
-WITH a, e, p
-ORDER BY e.depth DESC,
-         reduce(key = '', x IN nodes(p) | key + CASE x.kind WHEN 'ignore' THEN '1' ELSE '0' END) ASC
-WITH a, collect({activation: e.end_activation, length: e.depth, pattern: reverse([x IN nodes(p) | x.token])})[0] AS best
-WHERE best.activation >= $min_activation
-MATCH (n:Neuron)-[:HAS_TRIE]->(:TrieNode)-[:NEXT]->(a)
-RETURN n.model AS model, n.layer AS layer, n.index AS neuron,
-       best.activation AS activation, best.length AS length, best.pattern AS pattern
+// :param limit => 50
+
+// How: every pattern-end trie node holds its pattern as one key (pkey: the tokens from the
+// firing token back, '|'-joined, '\\' and '|' escaped with '\\', wildcards as '<IGNORE>'),
+// and the KnowledgeBase node lists every wildcard mask (shape) that occurs. For each
+// shape the text gives exactly one key; each key is one index seek.
+MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
+WITH kb.shapes AS shapes,
+     reverse([t IN $tokens | replace(replace(t, '\\', '\\\\'), '|', '\\|')]) AS back
+UNWIND shapes AS shape
+WITH shape, back WHERE size(shape) <= size(back)
+WITH shape, reduce(key = '', i IN range(0, size(shape) - 1) |
+       key + CASE WHEN i > 0 THEN '|' ELSE '' END +
+       CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE back[i] END) AS key
+MATCH (e:TrieNode {pkey: key})
+WHERE ($model IS NULL OR e.model = $model)
+  AND ($layer IS NULL OR e.layer = $layer)
+// the longest match wins, then the one with exact tokens nearest the firing token
+WITH e, shape ORDER BY size(shape) DESC, shape
+WITH e.model AS model, e.layer AS layer, e.neuron AS neuron, collect({e: e, shape: shape})[0] AS best
+WITH model, layer, neuron, best.e AS e, best.shape AS shape
+WHERE e.end_activation >= $min_activation
+WITH model, layer, neuron, e.end_activation AS activation, size(shape) AS length,
+     reverse([i IN range(0, size(shape) - 1) |
+              CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE reverse($tokens)[i] END]) AS pattern
 ORDER BY activation DESC, model, layer, neuron
+LIMIT coalesce($limit, 1000000000)
+RETURN model, layer, neuron, activation, length, pattern

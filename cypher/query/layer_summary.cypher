@@ -13,8 +13,11 @@
 //
 // Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
 // :param model => null
-MATCH (n:Neuron)
-WHERE $model IS NULL OR n.model = $model
+
+// every model is listed on the KnowledgeBase node; its neurons hang off its Model node
+MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
+UNWIND [x IN kb.models WHERE $model IS NULL OR x = $model] AS name
+MATCH (:Model {name: name})-[:HAS_NEURON]->(n:Neuron)
 RETURN n.model AS model, n.layer AS layer, count(n) AS neurons,
        count(CASE WHEN n.status = 'ok' THEN 1 END) AS ok,
        count(CASE WHEN n.status = 'dead' THEN 1 END) AS dead,

@@ -23,27 +23,27 @@
 // :param layer => null
 // :param min_groups => 2
 // :param limit => 50
-MATCH (n:Neuron)
-WHERE ($model IS NULL OR n.model = $model)
-  AND ($layer IS NULL OR n.layer = $layer)
-MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT]->(f:TrieNode)
-WITH n, f,
-     COLLECT {
-       MATCH (f)-[:NEXT*]->(c:TrieNode {kind: 'token'})
-       WHERE EXISTS { MATCH (c)-[:NEXT*0..]->(e:TrieNode) WHERE e.end_activation IS NOT NULL }
-       RETURN DISTINCT c.token
-     } AS context
-ORDER BY f.token
-WITH n, collect({tokens: [f.token], context: context}) AS items
-WITH n, size([i IN items WHERE size(i.context) = 0]) AS context_free,
-     reduce(groups = [], item IN items |
-       [g IN groups WHERE none(c IN g.context WHERE c IN item.context)] +
-       [reduce(merged = item, g IN [g IN groups WHERE any(c IN g.context WHERE c IN item.context)] |
-          {tokens: merged.tokens + g.tokens, context: merged.context + g.context})]
-     ) AS groups
-WHERE size(groups) >= $min_groups
-WITH n, context_free, [g IN groups | COLLECT { UNWIND g.tokens AS t RETURN t ORDER BY t }] AS groups
-RETURN n.model AS model, n.layer AS layer, n.index AS neuron, size(groups) AS n_groups,
-       COLLECT { UNWIND groups AS g RETURN g ORDER BY g } AS groups, context_free, n.f1 AS f1
-ORDER BY n_groups DESC, model, layer, neuron
+
+// the groups are computed when the neuron is written (n2g_kb.kb.precompute): n_groups,
+// group_tokens (all groups' tokens, group after group) and group_sizes
+// the neurons in scope: every model (listed on the KnowledgeBase node) or $model; one
+// layer through the (model, layer) index, or every layer through the Model's HAS_NEURON edges
+MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
+UNWIND [x IN kb.models WHERE $model IS NULL OR x = $model] AS name
+CALL (name) {
+  MATCH (n:Neuron {model: name, layer: $layer})
+  RETURN n
+  UNION
+  WITH name WHERE $layer IS NULL
+  MATCH (:Model {name: name})-[:HAS_NEURON]->(n:Neuron)
+  RETURN n
+}
+WITH n WHERE n.n_groups >= $min_groups
+WITH n ORDER BY n.n_groups DESC, n.model, n.layer, n.index
 LIMIT $limit
+RETURN n.model AS model, n.layer AS layer, n.index AS neuron, n.n_groups AS n_groups,
+       [i IN range(0, n.n_groups - 1) |
+        n.group_tokens[reduce(s = 0, k IN n.group_sizes[..i] | s + k)..reduce(s = 0, k IN n.group_sizes[..i + 1] | s + k)]
+       ] AS groups,
+       n.context_free AS context_free, n.f1 AS f1
+ORDER BY n_groups DESC, model, layer, neuron

@@ -22,18 +22,27 @@
 // :param layer => null
 // :param same_pattern => false
 // :param limit => 50
-MATCH (n:Neuron)-[f:FIRES_ON]->(t:Token)<-[:CONTEXT]-(n)
-WHERE ($model IS NULL OR n.model = $model)
-  AND ($layer IS NULL OR n.layer = $layer)
-CALL (n, t) {
-  OPTIONAL MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT]->(a:TrieNode {token: t.text, depth: 1})
-                 -[:NEXT*]->(b:TrieNode {kind: 'token', token: t.text})
-  WHERE EXISTS { MATCH (b)-[:NEXT*0..]->(e:TrieNode) WHERE e.end_activation IS NOT NULL }
-  RETURN min(b.depth) - 1 AS distance
+
+// computed when the neuron is written (n2g_kb.kb.precompute): repeat_tokens (firing and
+// context tokens alike) and repeat_distances (-1 where no one pattern holds both)
+// the neurons in scope: every model (listed on the KnowledgeBase node) or $model; one
+// layer through the (model, layer) index, or every layer through the Model's HAS_NEURON edges
+MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
+UNWIND [x IN kb.models WHERE $model IS NULL OR x = $model] AS name
+CALL (name) {
+  MATCH (n:Neuron {model: name, layer: $layer})
+  RETURN n
+  UNION
+  WITH name WHERE $layer IS NULL
+  MATCH (:Model {name: name})-[:HAS_NEURON]->(n:Neuron)
+  RETURN n
 }
-WITH n, t, f, distance
+WITH n WHERE size(n.repeat_tokens) > 0
+UNWIND range(0, size(n.repeat_tokens) - 1) AS i
+WITH n, n.repeat_tokens[i] AS token, CASE WHEN n.repeat_distances[i] < 0 THEN null ELSE n.repeat_distances[i] END AS distance
 WHERE NOT $same_pattern OR distance IS NOT NULL
-RETURN n.model AS model, n.layer AS layer, n.index AS neuron, t.text AS token, f.activation AS activation,
+MATCH (n)-[f:FIRES_ON]->(:Token {text: token})
+RETURN n.model AS model, n.layer AS layer, n.index AS neuron, token, f.activation AS activation,
        distance IS NOT NULL AS same_pattern, distance
 ORDER BY same_pattern DESC, activation DESC, model, layer, neuron, token
 LIMIT $limit

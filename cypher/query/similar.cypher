@@ -28,30 +28,69 @@
 // :param threshold => 0.5
 // :param cross_layer_only => false
 // :param limit => 50
-MATCH (a:Neuron)
-WHERE ($model IS NULL OR a.model = $model)
-  AND ($layer IS NULL OR a.layer = $layer)
-  AND ($neuron IS NULL OR a.index = $neuron)
-WITH a, COUNT { (a)-[:FIRES_ON|CONTEXT]->() } AS a_tokens
-MATCH (a)-[ra:FIRES_ON|CONTEXT]->(:Token)<-[rb:FIRES_ON|CONTEXT]-(b:Neuron)
-WHERE type(ra) = type(rb) AND b.model = a.model AND b <> a
-  AND (NOT $cross_layer_only OR b.layer <> a.layer)
-  AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
-       OR [a.layer, a.index] < [b.layer, b.index])
-WITH a, a_tokens, b, count(*) AS shared, count(CASE type(ra) WHEN 'FIRES_ON' THEN 1 END) AS firing_shared
+
 // the union holds at least a's tokens, so a pair below this bound cannot reach the threshold
-WHERE shared >= $threshold * a_tokens
-WITH a, b, shared, firing_shared,
-     COUNT { (a)-[:FIRES_ON]->() } + COUNT { (b)-[:FIRES_ON]->() } - firing_shared AS firing_union,
-     COUNT { (a)-[:CONTEXT]->() } + COUNT { (b)-[:CONTEXT]->() } - (shared - firing_shared) AS context_union
-WITH a, b, shared, firing_shared, firing_union, context_union,
-     toFloat(shared) / (firing_union + context_union) AS similarity
-WHERE similarity >= $threshold
+// How: each Neuron holds its sorted token sets (firing, context; n2g_kb.kb.precompute). A
+// neuron b at least $threshold similar to a shares at least `need` = ceil($threshold * |a|)
+// same-role tokens with a, so it shares one with any |a| - need + 1 of a's tokens: the
+// candidates come from a's rarest tokens only, and the overlaps are list arithmetic.
+MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
+UNWIND [x IN kb.models WHERE $model IS NULL OR x = $model] AS name
+CALL (name) {
+  MATCH (a:Neuron {model: name, layer: $layer})
+  WHERE $neuron IS NULL OR a.index = $neuron
+  RETURN a
+  UNION
+  WITH name WHERE $layer IS NULL
+  MATCH (:Model {name: name})-[:HAS_NEURON]->(a:Neuron)
+  WHERE $neuron IS NULL OR a.index = $neuron
+  RETURN a
+}
+WITH a, a.firing AS fa, a.context AS ca
+WITH a, fa, ca, size(fa) + size(ca) AS na
+WHERE na > 0
+WITH a, fa, ca, na, CASE WHEN $threshold * na <= 1.0 THEN 1 ELSE toInteger(ceil($threshold * na - 1e-9)) END AS need
+CALL (a, fa, ca, na, need) {
+  CALL (fa, ca) {
+    UNWIND fa AS text
+    MATCH (tok:Token {text: text})
+    RETURN tok, 'F' AS role, COUNT { (tok)<-[:FIRES_ON]-() } AS degree
+    UNION ALL
+    UNWIND ca AS text
+    MATCH (tok:Token {text: text})
+    RETURN tok, 'C' AS role, COUNT { (tok)<-[:CONTEXT]-() } AS degree
+  }
+  WITH tok, role ORDER BY degree
+  WITH collect({tok: tok, role: role}) AS ranked
+  UNWIND ranked[..na - need + 1] AS pick
+  WITH pick.tok AS tok, pick.role AS role
+  CALL (tok, role) {
+    WITH tok WHERE role = 'F'
+    MATCH (tok)<-[:FIRES_ON]-(b:Neuron)
+    RETURN b
+    UNION
+    WITH tok WHERE role = 'C'
+    MATCH (tok)<-[:CONTEXT]-(b:Neuron)
+    RETURN b
+  }
+  WITH DISTINCT b
+  WHERE b.model = a.model AND b <> a
+    AND (NOT $cross_layer_only OR b.layer <> a.layer)
+    AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
+         OR [a.layer, a.index] < [b.layer, b.index])
+  RETURN b
+}
+WITH a, b, [t IN fa WHERE t IN b.firing] AS shared_firing, [t IN ca WHERE t IN b.context] AS shared_context,
+     size(fa) + size(b.firing) AS firing_sizes, size(ca) + size(b.context) AS context_sizes
+WITH a, b, shared_firing, shared_context,
+     firing_sizes - size(shared_firing) AS firing_union, context_sizes - size(shared_context) AS context_union
+WITH a, b, shared_firing, shared_context, firing_union, context_union,
+     toFloat(size(shared_firing) + size(shared_context)) / (firing_union + context_union) AS similarity
+WHERE similarity >= $threshold AND size(shared_firing) + size(shared_context) > 0
 RETURN a.model AS model, a.layer AS layer, a.index AS neuron, b.layer AS other_layer, b.index AS other_neuron,
        similarity,
-       CASE firing_union WHEN 0 THEN 0.0 ELSE toFloat(firing_shared) / firing_union END AS firing_jaccard,
-       CASE context_union WHEN 0 THEN 0.0 ELSE toFloat(shared - firing_shared) / context_union END AS context_jaccard,
-       COLLECT { MATCH (a)-[:FIRES_ON]->(t:Token)<-[:FIRES_ON]-(b) RETURN t.text ORDER BY t.text } AS shared_firing,
-       COLLECT { MATCH (a)-[:CONTEXT]->(t:Token)<-[:CONTEXT]-(b) RETURN t.text ORDER BY t.text } AS shared_context
+       CASE firing_union WHEN 0 THEN 0.0 ELSE toFloat(size(shared_firing)) / firing_union END AS firing_jaccard,
+       CASE context_union WHEN 0 THEN 0.0 ELSE toFloat(size(shared_context)) / context_union END AS context_jaccard,
+       shared_firing, shared_context
 ORDER BY similarity DESC, model, layer, neuron, other_layer, other_neuron
 LIMIT $limit

@@ -2,14 +2,28 @@
 // store runs it in one transaction, so every neuron lands whole or not at all).
 // Each Neuron is found with MERGE (a unique-index seek) and everything else hangs off
 // it, so no step depends on the planner choosing an index for a MATCH.
-// Parameters: $model, $run_id (may be null), $neurons: list of maps with
+// Besides the trie, each neuron carries the values its queries read (n2g_kb.kb.precompute):
+// they depend on this neuron alone, so replacing or removing it keeps them exact. The
+// KnowledgeBase node's version goes up with every write (the in-memory matcher's cache
+// key); its shapes and models only grow (a stale extra entry finds nothing).
+// Parameters: $model, $run_id (may be null), $shapes (wildcard masks of the batch's patterns),
+//   $neurons: list of maps with
 //   layer, index, max_activation, status, error, n_trie_nodes, metrics (map of floats),
 //   method ("paper" | "n2g+"), method_config_json (the N2GConfig as JSON text, may be null),
+//   props (map of extra scalar Neuron properties; may be empty),
+//   derived (map: firing, context, firing_key, n_groups, group_tokens, group_sizes,
+//            context_free, repeat_tokens, repeat_distances),
 //   nodes    (trie rows: id, parent, parent_pos (position of the parent in nodes; null
-//             for the root), kind, token, depth, activation, importance, end_activation),
+//             for the root), kind, token, depth, activation, importance, end_activation,
+//             fire, rank, fire_rank, pkey),
 //   firing   (token, activation), context (token, importance),
 //   examples (split, idx, pos, tokens, activations),
 //   kind ('neuron' | 'sae_latent' | 'transcoder'), sae (the SAE's id, null for neurons).
+MERGE (kb:KnowledgeBase {name: 'n2g-kb'})
+ON CREATE SET kb.id = randomUUID(), kb.version = 0, kb.shapes = [], kb.models = []
+SET kb.version = kb.version + 1,
+    kb.shapes = kb.shapes + [s IN $shapes WHERE NOT s IN kb.shapes],
+    kb.models = kb.models + [x IN [$model] WHERE NOT x IN kb.models]
 MERGE (m:Model {name: $model})
 WITH m
 UNWIND $neurons AS row
@@ -43,6 +57,8 @@ SET n.max_activation = row.max_activation,
     n.updated_at = datetime()
 SET n += row.metrics
 SET n.kind = row.kind, n.sae = row.sae
+SET n += row.derived
+SET n += row.props
 MERGE (m)-[:HAS_NEURON]->(n)
 WITH n, row
 // 3. the trie: nodes, then Neuron-[:HAS_TRIE]->root and parent-[:NEXT]->child
@@ -51,7 +67,8 @@ CALL (n, row) {
   UNWIND row.nodes AS node
   CREATE (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index, id: node.id})
   SET t.parent = node.parent, t.kind = node.kind, t.token = node.token, t.depth = node.depth,
-      t.activation = node.activation, t.importance = node.importance, t.end_activation = node.end_activation
+      t.activation = node.activation, t.importance = node.importance, t.end_activation = node.end_activation,
+      t.fire = node.fire, t.rank = node.rank, t.fire_rank = node.fire_rank, t.pkey = node.pkey
   RETURN collect(t) AS created
 }
 CALL (n, row, created) {

@@ -177,9 +177,16 @@ def models(store) -> pd.DataFrame:
     return _frame(store.read(f"{QUERY_FOLDER}/models"), "models")
 
 
-def fires_on(store, token: str, *, model: str | None = None, layer: int | None = None) -> pd.DataFrame:
-    """Neurons whose firing tokens include `token` (normalised), strongest first."""
-    params = {"token": _token(token), **_filters(store, model, layer)}
+def _optional_limit(limit: int | None) -> int | None:
+    return None if limit is None else _limit(limit)
+
+
+def fires_on(
+    store, token: str, *, model: str | None = None, layer: int | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """Neurons whose firing tokens include `token` (normalised), strongest first (at most
+    `limit` of them; None: all)."""
+    params = {"token": _token(token), **_filters(store, model, layer), "limit": _optional_limit(limit)}
     return _frame(store.read(f"{QUERY_FOLDER}/fires_on", **params), "fires_on")
 
 
@@ -192,6 +199,7 @@ def in_context(
     model: str | None = None,
     layer: int | None = None,
     loose: bool = False,
+    limit: int | None = None,
 ) -> pd.DataFrame:
     """Neurons with a complete pattern that fires on `token` with `context` in it.
 
@@ -200,7 +208,7 @@ def in_context(
     `distance` (1 = right before) pins where the last context token sits. With
     ``loose=True`` the neuron-level token-set search is run instead (query/context_loose:
     faster, ignores `distance`, and may return neurons whose pattern for `token` does not
-    contain the context).
+    contain the context). `limit` keeps the strongest rows (path-aware search only).
     """
     items = [context] if isinstance(context, str) else list(context)
     if not items:
@@ -212,6 +220,7 @@ def in_context(
             raise ConfigError("A distance needs the path-aware search; drop loose (--loose)")
         return _frame(store.read(f"{QUERY_FOLDER}/context_loose", **params), "context_loose")
     params["distance"] = _optional_int(distance, "distance", 1)
+    params["limit"] = _optional_limit(limit)
     return _frame(store.read(f"{QUERY_FOLDER}/context", **params), "context")
 
 
@@ -233,6 +242,7 @@ def fires_on_last(
     model: str | None = None,
     layer: int | None = None,
     min_activation: float = 0.5,
+    limit: int | None = None,
 ) -> pd.DataFrame:
     """Neurons whose graph predicts at least `min_activation` on the last of `tokens`.
 
@@ -244,6 +254,7 @@ def fires_on_last(
         "tokens": normalised,
         "min_activation": _fraction(min_activation, "min_activation"),
         **_filters(store, model, layer),
+        "limit": _optional_limit(limit),
     }
     return _frame(store.read(f"{QUERY_FOLDER}/last_token", **params), "last_token")
 
@@ -255,14 +266,16 @@ def fire(
     model: str | None = None,
     layer: int | None = None,
     min_activation: float = 0.5,
-    engine: str = "cypher",
+    engine: str = "memory",
 ) -> pd.DataFrame:
     """Every stored neuron predicted to fire at each position of a tokenised text.
 
     Rows are (position, token, neuron, predicted activation, winning pattern) with
     activation >= `min_activation`, by position, then strongest first; `tokens` are the
     model's token strings (normalised here). No language model runs: the prediction comes
-    from the stored graphs. ``engine="cypher"`` (default) walks the tries in Neo4j
+    from the stored graphs. ``engine="memory"`` (default) matches the text against every
+    stored pattern merged into one in-memory table (`n2g_kb.kb.matcher`, rebuilt when the
+    knowledge base changes, cached on disk); ``engine="cypher"`` asks Neo4j
     (query/fire); ``engine="python"`` fetches the tries of the neurons that fire on any
     token of the text (query/fire_candidates) and runs `Trie.predict` on them, the
     reference semantics (slower on large knowledge bases; `pattern` is None).
@@ -270,6 +283,11 @@ def fire(
     tokens = _tokens(tokens)
     threshold = _fraction(min_activation, "min_activation")
     filters = _filters(store, model, layer)
+    if engine == "memory":
+        from n2g_kb.kb.matcher import load_matcher
+
+        matcher = load_matcher(store, filters["model"])
+        return matcher.fire(tokens, min_activation=threshold, model=filters["model"], layer=filters["layer"])
     if engine == "cypher":
         normalised = [normalise_token(t) for t in tokens]
         rows = store.read(f"{QUERY_FOLDER}/fire", tokens=normalised, min_activation=threshold, **filters)
@@ -277,7 +295,7 @@ def fire(
             row["token"] = tokens[row["position"]]
         return _frame(rows, "fire")
     if engine != "python":
-        raise ConfigError(f"Unknown engine {engine!r}; use 'cypher' or 'python'")
+        raise ConfigError(f"Unknown engine {engine!r}; use 'memory', 'cypher' or 'python'")
     normalised = sorted({normalise_token(t) for t in tokens})
     rows = []
     for candidate in store.read(f"{QUERY_FOLDER}/fire_candidates", tokens=normalised, **filters):

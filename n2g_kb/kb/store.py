@@ -19,6 +19,7 @@ import neo4j
 from neo4j import exceptions as nx
 
 from n2g_kb.kb import cypher
+from n2g_kb.kb.precompute import NEURON_FIELDS, neuron_values, node_values
 from n2g_kb.errors import DatabaseError, NotFoundError
 from n2g_kb.n2g.results import Example, NeuronResult
 from n2g_kb.settings import ConnectionSettings
@@ -33,9 +34,17 @@ def _finite(x: Any) -> Any:
 def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]:
     """The parameters of write/neurons for a batch of results (pure)."""
     neurons = []
+    shapes: set[str] = set()
     for r in results:
         position = {row["id"]: i for i, row in enumerate(r.trie_nodes)}
-        nodes = [{**row, "parent_pos": position.get(row.get("parent"))} for row in r.trie_nodes]
+        derived = neuron_values(r.trie_nodes, r.firing_tokens, r.context_tokens)
+        shapes.update(derived.pop("shapes"))
+        # empty values are left unset (as the bulk import leaves them)
+        derived = {k: (None if v in ([], "") else v) for k, v in derived.items()}
+        nodes = [
+            {**row, **values, "parent_pos": position.get(row.get("parent"))}
+            for row, values in zip(r.trie_nodes, node_values(r.trie_nodes, r.firing_tokens))
+        ]
         counters: dict[str, int] = {}
         examples = []
         for pos, ex in enumerate(r.examples):
@@ -61,6 +70,8 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
                 "method_config_json": json.dumps(r.method_config, sort_keys=True, default=str) if r.method_config else None,
                 "n_trie_nodes": len(r.trie_nodes),
                 "metrics": {k: _finite(float(v)) for k, v in r.metrics.items()},
+                "props": dict(getattr(r, "props", None) or {}),
+                "derived": derived,
                 "nodes": nodes,
                 "firing": [{"token": t, "activation": float(a)} for t, a in r.firing_tokens.items()],
                 "context": [{"token": t, "importance": float(i)} for t, i in r.context_tokens.items()],
@@ -69,7 +80,7 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
                 "sae": r.sae,
             }
         )
-    return {"model": model, "neurons": neurons}
+    return {"model": model, "neurons": neurons, "shapes": sorted(shapes)}
 
 
 class Store:
@@ -177,6 +188,20 @@ class Store:
             raise self._wrap(e) from e
 
     # -- reading -------------------------------------------------------------------------
+    def identity(self) -> str:
+        """Which server and database this store reads (for caches kept outside Neo4j)."""
+        uri = self.settings.uri if self.settings is not None else "unknown"
+        return f"{uri}/{self.database}"
+
+    def kb_version(self) -> tuple[str | None, int]:
+        """(id, version) of the knowledge base; every neuron write bumps the version."""
+        rows = self.read("read/kb_version")
+        return (rows[0]["id"], int(rows[0]["version"] or 0)) if rows else (None, 0)
+
+    def pattern_ends(self, model: str | None = None) -> list[dict[str, Any]]:
+        """Every stored pattern (model, layer, neuron, pkey, activation) of `model` (None: all)."""
+        return self.read("read/pattern_ends", model=model)
+
     def neuron_status(self, model: str, layer: int) -> dict[int, str]:
         return {row["index"]: row["status"] for row in self.read("read/neuron_status", model=model, layer=layer)}
 
@@ -191,7 +216,10 @@ class Store:
         return result_from_record(rows[0])
 
 
-_NEURON_FIELDS = {"model", "layer", "index", "max_activation", "status", "error", "n_trie_nodes", "run_id", "updated_at", "method", "method_config_json"}
+_NEURON_FIELDS = {
+    "model", "layer", "index", "max_activation", "status", "error", "n_trie_nodes", "run_id", "updated_at", "method",
+    "method_config_json", *NEURON_FIELDS,
+}
 _UNIT_FIELDS = {"kind", "sae"}
 
 

@@ -1,0 +1,381 @@
+"""Bulk build: a fresh knowledge base through `neo4j-admin database import full`.
+
+Neo4j Community imports only into a new, stopped database, so for the managed local
+server (`n2g_kb.kb.localdb.LocalNeo4j`) whose database is still empty:
+
+1. the graph is written as CSV files (the same values the Bolt write stores: both paths
+   go through `n2g_kb.kb.store.neuron_params`, so the graph is the same either way);
+2. `neo4j-admin database import full` builds the database in a staging data directory
+   beside the server's, while the server keeps running;
+3. the server is stopped, the staged store and transaction logs are moved into place
+   (the empty ones are kept aside until the server is up again, and moved back if it
+   does not start), the server is restarted, and the constraints and indexes of
+   cypher/schema.cypher are created (Neo4j builds the indexes from the imported data).
+
+Anything else (a knowledge base that already holds data, a user's own server) is written
+over Bolt in batched UNWIND transactions (`Store.write_neurons`), which `write` does.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from n2g_kb.errors import N2GKBError
+from n2g_kb.kb.store import neuron_params
+from n2g_kb.n2g.results import NeuronResult
+
+ARRAY_DELIMITER = "\x1f"
+DATABASE = "neo4j"
+
+
+class BulkImportError(N2GKBError):
+    """The bulk import could not run (nothing stored was changed)."""
+
+
+@dataclass
+class BulkStats:
+    neurons: int = 0
+    trie_nodes: int = 0
+    nodes: int = 0
+    relationships: int = 0
+    csv_seconds: float = 0.0
+    import_seconds: float = 0.0
+    swap_seconds: float = 0.0
+    index_seconds: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.csv_seconds + self.import_seconds + self.swap_seconds + self.index_seconds
+
+    @property
+    def elements_per_s(self) -> float:
+        return (self.nodes + self.relationships) / self.seconds if self.seconds else 0.0
+
+
+# ------------------------------------------------------------------------------- CSV
+
+_STRUCTURE = {"nodes", "firing", "context", "examples", "metrics", "derived", "props"}
+"""Keys of a write/neurons row that are not Neuron properties themselves."""
+
+
+def _type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "long"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, dt.datetime):
+        return "datetime"
+    if isinstance(value, (list, tuple)):
+        inner = {_type(v) for v in value} or {"string"}
+        if len(inner) > 1 and inner <= {"long", "double"}:
+            inner = {"double"}
+        if len(inner) != 1:
+            raise BulkImportError(f"cannot bulk-import a list of mixed types {sorted(inner)}")
+        return f"{inner.pop()}[]"
+    return "string"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        parts = [_cell(v) for v in value]
+        if any(ARRAY_DELIMITER in p for p in parts):
+            raise BulkImportError("a token holds the character U+001F, which the bulk import uses between list items")
+        return ARRAY_DELIMITER.join(parts)
+    return str(value)
+
+
+class _Table:
+    """One CSV file of nodes or relationships with a typed header, columns growing as
+    new properties appear (rows are kept until `close`, then written in one go)."""
+
+    def __init__(self, path: Path, fixed: Sequence[str]) -> None:
+        self.path = path
+        self.fixed = list(fixed)  # header cells of the id / start / end / type columns
+        self.types: dict[str, str] = {}
+        self.rows: list[tuple[list[str], dict[str, Any]]] = []
+
+    def add(self, ids: list[str], props: dict[str, Any]) -> None:
+        for key, value in props.items():
+            if value is None or (isinstance(value, (list, tuple)) and not value):
+                continue
+            kind = _type(value)
+            known = self.types.get(key)
+            if known is None:
+                self.types[key] = kind
+            elif known != kind:
+                if {known, kind} <= {"long", "double"}:
+                    self.types[key] = "double"
+                elif {known, kind} <= {"long[]", "double[]"}:
+                    self.types[key] = "double[]"
+                else:
+                    raise BulkImportError(f"property {key!r} has values of types {known} and {kind}")
+        self.rows.append((ids, props))
+
+    def close(self) -> int:
+        columns = list(self.types)
+        with open(self.path, "w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f, lineterminator="\n")
+            out.writerow(self.fixed + [f"{c}:{self.types[c]}" for c in columns])
+            for ids, props in self.rows:
+                cells = []
+                for c in columns:
+                    value = props.get(c)
+                    if value is not None and self.types[c] == "double" and isinstance(value, int):
+                        value = float(value)
+                    cells.append(_cell(value if not (isinstance(value, (list, tuple)) and not value) else None))
+                out.writerow(ids + cells)
+        n = len(self.rows)
+        self.rows = []
+        return n
+
+
+def write_csv(
+    directory: Path,
+    models: dict[str, dict[str, Any]],
+    results: Iterable[NeuronResult],
+    run_id: str | None = None,
+    kb_id: str | None = None,
+    chunk: int = 512,
+) -> tuple[list[str], BulkStats]:
+    """The graph of `results` (of the `models`: name -> Model properties) as CSV files in
+    `directory`; returns the import arguments."""
+    import uuid
+
+    directory.mkdir(parents=True, exist_ok=True)
+    stats = BulkStats()
+    now = dt.datetime.now(dt.timezone.utc)
+    labels = {
+        "KnowledgeBase": _Table(directory / "kb.csv", [":ID(KB)"]),
+        "Model": _Table(directory / "models.csv", [":ID(Model)"]),
+        "Neuron": _Table(directory / "neurons.csv", [":ID(Neuron)"]),
+        "TrieNode": _Table(directory / "trie_nodes.csv", [":ID(TrieNode)"]),
+        "Token": _Table(directory / "tokens.csv", [":ID(Token)"]),
+        "Example": _Table(directory / "examples.csv", [":ID(Example)"]),
+    }
+    rels = {
+        "HAS_NEURON": _Table(directory / "has_neuron.csv", [":START_ID(Model)", ":END_ID(Neuron)"]),
+        "HAS_TRIE": _Table(directory / "has_trie.csv", [":START_ID(Neuron)", ":END_ID(TrieNode)"]),
+        "NEXT": _Table(directory / "next.csv", [":START_ID(TrieNode)", ":END_ID(TrieNode)"]),
+        "FIRES_ON": _Table(directory / "fires_on.csv", [":START_ID(Neuron)", ":END_ID(Token)"]),
+        "CONTEXT": _Table(directory / "context.csv", [":START_ID(Neuron)", ":END_ID(Token)"]),
+        "HAS_EXAMPLE": _Table(directory / "has_example.csv", [":START_ID(Neuron)", ":END_ID(Example)"]),
+    }
+    tokens: dict[str, str] = {}
+    shapes: set[str] = set()
+    trie_counter = example_counter = 0
+    model_ids = {}
+    for number, (name, props) in enumerate(models.items()):
+        model_ids[name] = f"m{number}"
+        labels["Model"].add([model_ids[name]], {**(props or {}), "name": name})
+
+    def token_id(text: str) -> str:
+        found = tokens.get(text)
+        if found is None:
+            found = tokens[text] = f"k{len(tokens)}"
+            labels["Token"].add([found], {"text": text})
+        return found
+
+    batch: list[NeuronResult] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        for model in dict.fromkeys(r.model for r in batch):
+            if model not in model_ids:
+                raise BulkImportError(f"neuron of model {model!r}, which is not among the models to import")
+            write(model, neuron_params(model, [r for r in batch if r.model == model]))
+        batch.clear()
+
+    def write(model: str, params: dict[str, Any]) -> None:
+        nonlocal trie_counter, example_counter
+        shapes.update(params["shapes"])
+        for row in params["neurons"]:
+            nid = f"n{stats.neurons}"
+            stats.neurons += 1
+            scalars = {k: v for k, v in row.items() if k not in _STRUCTURE}
+            props = {
+                "model": model, **scalars, "run_id": run_id, "updated_at": now,
+                **row["metrics"], **row["derived"], **row["props"],
+            }
+            labels["Neuron"].add([nid], props)
+            rels["HAS_NEURON"].add([model_ids[model], nid], {})
+            ids = []
+            for node in row["nodes"]:
+                tid = f"t{trie_counter}"
+                trie_counter += 1
+                ids.append(tid)
+                labels["TrieNode"].add(
+                    [tid],
+                    {"model": model, "layer": row["layer"], "neuron": row["index"],
+                     **{k: v for k, v in node.items() if k != "parent_pos"}},
+                )
+            for node, tid in zip(row["nodes"], ids):
+                if node["parent_pos"] is None:
+                    rels["HAS_TRIE"].add([nid, tid], {})
+                else:
+                    rels["NEXT"].add([ids[node["parent_pos"]], tid], {})
+            stats.trie_nodes += len(ids)
+            for f in row["firing"]:
+                rels["FIRES_ON"].add([nid, token_id(f["token"])], {"activation": f["activation"]})
+            for c in row["context"]:
+                rels["CONTEXT"].add([nid, token_id(c["token"])], {"importance": c["importance"]})
+            for e in row["examples"]:
+                xid = f"x{example_counter}"
+                example_counter += 1
+                labels["Example"].add(
+                    [xid], {"model": model, "layer": row["layer"], "neuron": row["index"], **e}
+                )
+                rels["HAS_EXAMPLE"].add([nid, xid], {})
+
+    for result in results:
+        batch.append(result)
+        if len(batch) >= chunk:
+            flush()
+    flush()
+    labels["KnowledgeBase"].add(
+        ["kb"],
+        {"name": "n2g-kb", "id": kb_id or str(uuid.uuid4()), "version": 1, "models": list(models), "shapes": sorted(shapes)},
+    )
+    args = []
+    for label, table in labels.items():
+        n = table.close()
+        stats.nodes += n
+        if n:
+            args.append(f"--nodes={label}={table.path}")
+    for rel_type, table in rels.items():
+        n = table.close()
+        stats.relationships += n
+        if n:
+            args.append(f"--relationships={rel_type}={table.path}")
+    return args, stats
+
+
+# ------------------------------------------------------------------------ the import
+
+
+def _admin(server: Any, conf_dir: Path, args: list[str], timeout: float = 3600) -> None:
+    from n2g_kb.kb.localdb import ADMIN_TOOL, find_java
+
+    java = find_java()
+    env = dict(os.environ, NEO4J_HOME=str(server.home), NEO4J_CONF=str(conf_dir))
+    heap = os.environ.get("N2GKB_IMPORT_HEAP", "1g")
+    proc = subprocess.run(
+        [java, f"-Xmx{heap}", "-cp", server._classpath(), ADMIN_TOOL, *args],
+        capture_output=True, text=True, env=env, timeout=timeout,
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
+        raise BulkImportError(f"neo4j-admin database import failed: {' / '.join(tail)[:400]}")
+
+
+def bulk_build(
+    server: Any,
+    store: Any,
+    models: dict[str, dict[str, Any]],
+    results: Iterable[NeuronResult],
+    run_id: str | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> BulkStats:
+    """Builds the managed server's (empty) knowledge base from `results` (neurons of
+    `models`: name -> Model properties) with neo4j-admin import and swaps it in; `store`
+    is a Store on that server."""
+    say = on_status or (lambda msg: None)
+    if store.counts()["nodes"] != 0:
+        raise BulkImportError("the bulk build needs an empty knowledge base; this one holds data (write over Bolt instead)")
+    work = server.home / f"bulk-{int(time.time() * 1000)}"
+    staging_conf = work / "conf"
+    staging_data = work / "data"
+    try:
+        t0 = time.perf_counter()
+        say("writing CSV ...")
+        args, stats = write_csv(work / "csv", models, results, run_id)
+        stats.csv_seconds = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        say("neo4j-admin database import full ...")
+        staging_conf.mkdir(parents=True, exist_ok=True)
+        conf = (server.home / "conf" / "neo4j.conf").read_text()
+        conf = "\n".join(
+            line for line in conf.splitlines() if not line.startswith("server.directories.data=")
+        ) + f"\nserver.directories.data={staging_data}\n"
+        (staging_conf / "neo4j.conf").write_text(conf)
+        _admin(
+            server,
+            staging_conf,
+            ["database", "import", "full", DATABASE, "--overwrite-destination=true", "--multiline-fields=true",
+             f"--array-delimiter={ARRAY_DELIMITER}", "--skip-duplicate-nodes=false", "--bad-tolerance=0",
+             f"--report-file={work / 'import.report'}", *args],
+        )
+        stats.import_seconds = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        say("swapping the new database in ...")
+        swap_in(server, staging_data)
+        stats.swap_seconds = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        say("creating constraints and indexes ...")
+        from n2g_kb.kb.db import connect
+
+        connect(server.connection(DATABASE), retry_s=120.0).close()
+        store._schema_ready = False
+        store.init_schema()
+        stats.index_seconds = time.perf_counter() - t0
+        return stats
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def swap_in(server: Any, staging_data: Path) -> None:
+    """Stops the server, moves the staged store and logs in place of the current ones,
+    and starts it again; if it does not start, the previous ones are moved back."""
+    live = server.home / "data"
+    pairs = [(staging_data / sub / DATABASE, live / sub / DATABASE) for sub in ("databases", "transactions")]
+    if not all(src.exists() for src, _ in pairs):
+        raise BulkImportError(f"the import left no database in {staging_data}")
+    server.stop()
+    stamp = int(time.time() * 1000)
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for src, dst in pairs:
+            aside = dst.with_name(f"{dst.name}.replaced-{stamp}")
+            if dst.exists():
+                dst.rename(aside)
+                moved.append((aside, dst))
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            src.rename(dst)
+        server.start()
+    except BaseException as e:
+        server.stop()
+        for src, dst in pairs:
+            if dst.exists():
+                shutil.rmtree(dst, ignore_errors=True)
+        for aside, dst in moved:
+            aside.rename(dst)
+        server.start()
+        if isinstance(e, (N2GKBError, OSError)):
+            raise BulkImportError(f"the imported database did not start ({e}); the previous one is back") from e
+        raise
+    for aside, _ in moved:
+        shutil.rmtree(aside, ignore_errors=True)
+
+

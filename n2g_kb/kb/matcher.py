@@ -1,0 +1,298 @@
+"""Fire-on-text in memory: every stored trie merged into one pattern table.
+
+Every pattern-end trie node carries its pattern as one key (`pkey`, see
+`n2g_kb.kb.precompute.pattern_key`), and the knowledge base lists every wildcard mask
+(shape) its patterns have. For one text position and one shape the text gives exactly
+one key, so matching a position is one dictionary lookup per shape. Shapes are tried
+longest first, then with exact tokens nearest the firing token first, and a neuron's
+first match wins: N2G's prediction rule (`n2g_kb.n2g.trie.Trie.predict`), the same
+answers as cypher/query/fire.cypher.
+
+The table of a model (or of all models) is built from the database once per knowledge
+base version (`KnowledgeBase.version`, bumped by every neuron write), kept in memory
+and cached on disk under ``<cache dir>/matchers``; a later process whose database has
+the same id and version loads the file instead of reading the tries again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from n2g_kb.kb.precompute import SEPARATOR, escape
+from n2g_kb.n2g.trie import IGNORE, normalise_token
+
+FORMAT = 1
+COLUMNS = ["position", "token", "model", "layer", "neuron", "activation", "pattern"]
+
+
+@dataclass
+class Matcher:
+    """The merged pattern table of one knowledge base version (of one model, or all)."""
+
+    models: list[str]
+    model_of: np.ndarray  # neuron slot -> index into models
+    layers: np.ndarray
+    indexes: np.ndarray
+    keys: dict[str, int]  # pattern key -> slot in offsets
+    offsets: np.ndarray  # slot k's matches are neurons[offsets[k]:offsets[k+1]]
+    neurons: np.ndarray
+    activations: np.ndarray
+    shapes: list[str]  # longest first, then exact tokens nearest the firing token first
+    kb_id: str | None = None
+    version: int | None = None
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]], kb_id: str | None = None, version: int | None = None) -> Matcher:
+        """From pattern-end rows: model, layer, neuron, pkey, activation (end_activation)."""
+        slot_of: dict[tuple[str, int, int], int] = {}
+        models: list[str] = []
+        model_index: dict[str, int] = {}
+        neuron_keys: list[tuple[int, int, int]] = []
+        by_key: dict[str, list[tuple[int, float]]] = {}
+        shapes: set[str] = set()
+        for row in rows:
+            model = row["model"]
+            if model not in model_index:
+                model_index[model] = len(models)
+                models.append(model)
+            key3 = (model, int(row["layer"]), int(row["neuron"]))
+            slot = slot_of.get(key3)
+            if slot is None:
+                slot = slot_of[key3] = len(neuron_keys)
+                neuron_keys.append((model_index[model], key3[1], key3[2]))
+            pkey = row["pkey"]
+            by_key.setdefault(pkey, []).append((slot, float(row["activation"])))
+            shapes.add(shape_of(pkey))
+        table = np.array(neuron_keys, dtype=np.int64).reshape(-1, 3)
+        keys: dict[str, int] = {}
+        offsets = [0]
+        ids: list[int] = []
+        acts: list[float] = []
+        for k, (pkey, matches) in enumerate(by_key.items()):
+            keys[pkey] = k
+            for slot, act in matches:
+                ids.append(slot)
+                acts.append(act)
+            offsets.append(len(ids))
+        return cls(
+            models=models,
+            model_of=table[:, 0].astype(np.int32),
+            layers=table[:, 1].astype(np.int64),
+            indexes=table[:, 2].astype(np.int64),
+            keys=keys,
+            offsets=np.array(offsets, dtype=np.int64),
+            neurons=np.array(ids, dtype=np.int32),
+            activations=np.array(acts, dtype=np.float64),
+            shapes=sorted(shapes, key=lambda s: (-len(s), s)),
+            kb_id=kb_id,
+            version=version,
+        )
+
+    def __len__(self) -> int:
+        return len(self.neurons)
+
+    # ------------------------------------------------------------------------ matching
+
+    def match(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per (position, neuron slot) the winning prediction: positions, slots,
+        activations, shape numbers (into `shapes`). `tokens` are normalised."""
+        text = [escape(t) for t in tokens]
+        seen = np.zeros(len(self.model_of), dtype=bool)
+        out_pos: list[np.ndarray] = []
+        out_ids: list[np.ndarray] = []
+        out_act: list[np.ndarray] = []
+        out_shape: list[np.ndarray] = []
+        plans = [(n, [i for i, m in enumerate(shape) if m == "0"], shape) for n, shape in enumerate(self.shapes)]
+        for position in range(len(text)):
+            touched: list[np.ndarray] = []
+            for number, exact, shape in plans:
+                if len(shape) > position + 1:
+                    continue
+                parts = [IGNORE] * len(shape)
+                for i in exact:
+                    parts[i] = text[position - i]
+                slot = self.keys.get(SEPARATOR.join(parts))
+                if slot is None:
+                    continue
+                lo, hi = self.offsets[slot], self.offsets[slot + 1]
+                ids = self.neurons[lo:hi]
+                fresh = ~seen[ids]
+                if not fresh.any():
+                    continue
+                ids = ids[fresh]
+                seen[ids] = True
+                touched.append(ids)
+                out_pos.append(np.full(len(ids), position, dtype=np.int64))
+                out_ids.append(ids)
+                out_act.append(self.activations[lo:hi][fresh])
+                out_shape.append(np.full(len(ids), number, dtype=np.int32))
+            for ids in touched:
+                seen[ids] = False
+        if not out_ids:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.astype(np.int32), empty.astype(np.float64), empty.astype(np.int32)
+        return np.concatenate(out_pos), np.concatenate(out_ids), np.concatenate(out_act), np.concatenate(out_shape)
+
+    def fire(
+        self,
+        tokens: Sequence[str],
+        *,
+        min_activation: float = 0.5,
+        model: str | None = None,
+        layer: int | None = None,
+    ) -> pd.DataFrame:
+        """Rows as query/fire's (position, token, model, layer, neuron, activation, pattern),
+        by position, then strongest first; `tokens` as the model writes them (normalised here)."""
+        normalised = [normalise_token(t) for t in tokens]
+        positions, ids, acts, shapes = self.match(normalised)
+        keep = acts >= min_activation
+        if model is not None:
+            keep &= self.model_of[ids] == (self.models.index(model) if model in self.models else -1)
+        if layer is not None:
+            keep &= self.layers[ids] == layer
+        positions, ids, acts, shapes = positions[keep], ids[keep], acts[keep], shapes[keep]
+        model_of, layers, indexes = self.model_of[ids], self.layers[ids], self.indexes[ids]
+        # position, then activation descending, then model name, layer, neuron
+        rank = np.argsort(np.argsort(np.array(self.models, dtype=object))) if self.models else np.zeros(0, dtype=np.int64)
+        model_rank = rank[model_of] if len(ids) else model_of
+        order = np.lexsort((indexes, layers, model_rank, -acts, positions))
+        positions, acts, shapes = positions[order], acts[order], shapes[order]
+        model_of, layers, indexes = model_of[order], layers[order], indexes[order]
+        patterns: dict[tuple[int, int], list[str]] = {}
+        pattern_column = []
+        for p, s in zip(positions.tolist(), shapes.tolist()):
+            pattern = patterns.get((p, s))
+            if pattern is None:
+                shape = self.shapes[s]
+                pattern = patterns[(p, s)] = [IGNORE if m == "1" else normalised[p - i] for i, m in enumerate(shape)][::-1]
+            pattern_column.append(pattern)
+        names = np.array(self.models, dtype=object)
+        return pd.DataFrame(
+            {
+                "position": pd.array(positions, dtype="Int64"),
+                "token": [tokens[p] for p in positions.tolist()],
+                "model": names[model_of] if len(model_of) else np.array([], dtype=object),
+                "layer": pd.array(layers, dtype="Int64"),
+                "neuron": pd.array(indexes, dtype="Int64"),
+                "activation": acts,
+                "pattern": pattern_column,
+            },
+            columns=COLUMNS,
+        )
+
+    # --------------------------------------------------------------------------- files
+
+    def save(self, path: Path) -> None:
+        """Writes the table atomically (a temporary file renamed into place)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "format": FORMAT,
+            "kb_id": self.kb_id,
+            "version": self.version,
+            "models": self.models,
+            "model_of": self.model_of,
+            "layers": self.layers,
+            "indexes": self.indexes,
+            "keys": list(self.keys),
+            "offsets": self.offsets,
+            "neurons": self.neurons,
+            "activations": self.activations,
+            "shapes": self.shapes,
+        }
+        fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(state, f, protocol=5)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> Matcher | None:
+        """The table saved at `path`, or None when there is none or it cannot be read."""
+        try:
+            with open(path, "rb") as f:
+                state = pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+            return None
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            return None
+        keys = state.pop("keys")
+        state.pop("format")
+        return cls(keys={k: i for i, k in enumerate(keys)}, **state)
+
+
+def shape_of(pkey: str) -> str:
+    """The wildcard mask of a pattern key ('1' where the part is the wildcard)."""
+    parts: list[str] = []
+    current: list[str] = []
+    escaped = False
+    for ch in pkey:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            current.append(ch)
+            escaped = True
+        elif ch == SEPARATOR:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return "".join("1" if p == IGNORE else "0" for p in parts)
+
+
+# ------------------------------------------------------------------- the cached door
+
+_MEMORY: dict[tuple, Matcher] = {}
+_LOCK = threading.Lock()
+
+
+def cache_path(directory: Path, identity: str, model: str | None) -> Path:
+    digest = hashlib.sha256(f"{identity}\0{model or ''}".encode()).hexdigest()[:16]
+    return directory / f"matcher-{digest}.pkl"
+
+
+def default_cache_dir() -> Path:
+    from n2g_kb.settings import cache_dir
+
+    return cache_dir() / "matchers"
+
+
+def load_matcher(store: Any, model: str | None = None, cache_dir: Path | None = None) -> Matcher:
+    """The matcher of `model` (None: every model) for the knowledge base's current
+    version: from memory, else from the disk cache, else built from the database."""
+    kb_id, version = store.kb_version()
+    identity = f"{store.identity()}\0{kb_id}"
+    memory_key = (identity, model)
+    with _LOCK:
+        cached = _MEMORY.get(memory_key)
+        if cached is not None and cached.version == version:
+            return cached
+    path = cache_path(cache_dir or default_cache_dir(), identity, model)
+    matcher = Matcher.load(path)
+    if matcher is None or matcher.kb_id != kb_id or matcher.version != version:
+        rows = store.pattern_ends(model)
+        after = store.kb_version()
+        matcher = Matcher.from_rows(rows, kb_id=kb_id, version=version)
+        if after == (kb_id, version):  # no write landed while reading: safe to keep
+            try:
+                matcher.save(path)
+            except OSError:
+                pass  # a read-only cache dir only costs the next process a rebuild
+    with _LOCK:
+        _MEMORY[memory_key] = matcher
+    return matcher

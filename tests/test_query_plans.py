@@ -1,0 +1,48 @@
+"""No library query scans a label: every cypher/query/*.cypher is PROFILEd on the fixture
+knowledge base (with its Browser parameters and with every filter set) and must reach its
+nodes through indexes and relationships only."""
+
+from __future__ import annotations
+
+import pytest
+
+from n2g_kb.kb import cypher
+from n2g_kb.kb.fixtures import FIXTURE_MODEL
+from n2g_kb.kb.query import query_names
+
+FORBIDDEN = ("NodeByLabelScan", "AllNodesScan", "CartesianProduct", "UnionNodeByLabelsScan", "IntersectionNodeByLabelsScan")
+
+
+def operators(plan) -> list[str]:
+    found = [plan["operatorType"].split("@")[0]]
+    for child in plan.get("children", []):
+        found.extend(operators(child))
+    return found
+
+
+def browser_params(name: str) -> dict:
+    from tests.test_queries import browser_params as parse
+
+    return parse(name)
+
+
+def narrowed(params: dict) -> dict:
+    """The same parameters with every filter set (model, layer, neuron)."""
+    out = dict(params)
+    for key, value in (("model", FIXTURE_MODEL), ("layer", 1), ("neuron", 7)):
+        if key in out:
+            out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(query_names()))
+def test_no_library_query_scans_a_label_or_builds_a_cartesian_product(kb, name):
+    for params in (browser_params(name), narrowed(browser_params(name))):
+        with kb.driver.session(database=kb.database) as session:
+            result = session.run("PROFILE " + cypher.load(name), params)
+            rows = list(result)
+            summary = result.consume()
+        ops = operators(summary.profile)
+        bad = sorted({op for op in ops if op in FORBIDDEN})
+        assert not bad, f"{name} {params}: {bad} in {ops}"
+        assert summary.profile["dbHits"] >= 0 and rows is not None
