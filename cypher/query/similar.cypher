@@ -46,7 +46,7 @@ CALL (name) {
   WHERE $neuron IS NULL OR a.index = $neuron
   RETURN a
 }
-WITH a, a.firing AS fa, a.context AS ca
+WITH a, coalesce(a.firing, []) AS fa, coalesce(a.context, []) AS ca
 WITH a, fa, ca, size(fa) + size(ca) AS na
 WHERE na > 0
 WITH a, fa, ca, na, CASE WHEN $threshold * na <= 1.0 THEN 1 ELSE toInteger(ceil($threshold * na - 1e-9)) END AS need
@@ -80,8 +80,9 @@ CALL (a, fa, ca, na, need) {
          OR [a.layer, a.index] < [b.layer, b.index])
   RETURN b
 }
-WITH a, b, [t IN fa WHERE t IN b.firing] AS shared_firing, [t IN ca WHERE t IN b.context] AS shared_context,
-     size(fa) + size(b.firing) AS firing_sizes, size(ca) + size(b.context) AS context_sizes
+WITH a, b, fa, ca, coalesce(b.firing, []) AS fb, coalesce(b.context, []) AS cb
+WITH a, b, [t IN fa WHERE t IN fb] AS shared_firing, [t IN ca WHERE t IN cb] AS shared_context,
+     size(fa) + size(fb) AS firing_sizes, size(ca) + size(cb) AS context_sizes
 WITH a, b, shared_firing, shared_context,
      firing_sizes - size(shared_firing) AS firing_union, context_sizes - size(shared_context) AS context_union
 WITH a, b, shared_firing, shared_context, firing_union, context_union,

@@ -65,6 +65,15 @@ class BulkStats:
 
 _STRUCTURE = {"nodes", "firing", "context", "examples", "metrics", "derived", "props"}
 """Keys of a write/neurons row that are not Neuron properties themselves."""
+TRIE_COLUMNS = {
+    "model": "string", "layer": "long", "neuron": "long", "id": "long", "parent": "long", "kind": "string",
+    "token": "string", "depth": "long", "activation": "double", "importance": "double", "end_activation": "double",
+    "fire": "string", "rank": "double", "fire_rank": "double", "pkey": "string",
+}
+EXAMPLE_COLUMNS = {
+    "model": "string", "layer": "long", "neuron": "long", "split": "string", "idx": "long", "pos": "long",
+    "tokens": "string[]", "activations": "double[]",
+}
 
 
 def _type(value: Any) -> str:
@@ -104,16 +113,27 @@ def _cell(value: Any) -> str:
 
 
 class _Table:
-    """One CSV file of nodes or relationships with a typed header, columns growing as
-    new properties appear (rows are kept until `close`, then written in one go)."""
+    """One CSV file of nodes or relationships with a typed header. With `columns`
+    (name -> type) rows stream straight to the file; without, columns grow as new
+    properties appear and rows are kept until `close` (for the few Model / Neuron rows)."""
 
-    def __init__(self, path: Path, fixed: Sequence[str]) -> None:
+    def __init__(self, path: Path, fixed: Sequence[str], columns: dict[str, str] | None = None) -> None:
         self.path = path
         self.fixed = list(fixed)  # header cells of the id / start / end / type columns
-        self.types: dict[str, str] = {}
+        self.types: dict[str, str] = dict(columns or {})
         self.rows: list[tuple[list[str], dict[str, Any]]] = []
+        self.count = 0
+        self.stream = None
+        if columns is not None:
+            self.stream = open(path, "w", newline="", encoding="utf-8")
+            self.writer = csv.writer(self.stream, lineterminator="\n")
+            self.writer.writerow(self.fixed + [f"{c}:{t}" for c, t in self.types.items()])
 
     def add(self, ids: list[str], props: dict[str, Any]) -> None:
+        if self.stream is not None:
+            self.writer.writerow(ids + [_cell(props.get(c)) for c in self.types])
+            self.count += 1
+            return
         for key, value in props.items():
             if value is None or (isinstance(value, (list, tuple)) and not value):
                 continue
@@ -131,6 +151,9 @@ class _Table:
         self.rows.append((ids, props))
 
     def close(self) -> int:
+        if self.stream is not None:
+            self.stream.close()
+            return self.count
         columns = list(self.types)
         with open(self.path, "w", newline="", encoding="utf-8") as f:
             out = csv.writer(f, lineterminator="\n")
@@ -167,17 +190,17 @@ def write_csv(
         "KnowledgeBase": _Table(directory / "kb.csv", [":ID(KB)"]),
         "Model": _Table(directory / "models.csv", [":ID(Model)"]),
         "Neuron": _Table(directory / "neurons.csv", [":ID(Neuron)"]),
-        "TrieNode": _Table(directory / "trie_nodes.csv", [":ID(TrieNode)"]),
-        "Token": _Table(directory / "tokens.csv", [":ID(Token)"]),
-        "Example": _Table(directory / "examples.csv", [":ID(Example)"]),
+        "TrieNode": _Table(directory / "trie_nodes.csv", [":ID(TrieNode)"], TRIE_COLUMNS),
+        "Token": _Table(directory / "tokens.csv", [":ID(Token)"], {"text": "string"}),
+        "Example": _Table(directory / "examples.csv", [":ID(Example)"], EXAMPLE_COLUMNS),
     }
     rels = {
-        "HAS_NEURON": _Table(directory / "has_neuron.csv", [":START_ID(Model)", ":END_ID(Neuron)"]),
-        "HAS_TRIE": _Table(directory / "has_trie.csv", [":START_ID(Neuron)", ":END_ID(TrieNode)"]),
-        "NEXT": _Table(directory / "next.csv", [":START_ID(TrieNode)", ":END_ID(TrieNode)"]),
-        "FIRES_ON": _Table(directory / "fires_on.csv", [":START_ID(Neuron)", ":END_ID(Token)"]),
-        "CONTEXT": _Table(directory / "context.csv", [":START_ID(Neuron)", ":END_ID(Token)"]),
-        "HAS_EXAMPLE": _Table(directory / "has_example.csv", [":START_ID(Neuron)", ":END_ID(Example)"]),
+        "HAS_NEURON": _Table(directory / "has_neuron.csv", [":START_ID(Model)", ":END_ID(Neuron)"], {}),
+        "HAS_TRIE": _Table(directory / "has_trie.csv", [":START_ID(Neuron)", ":END_ID(TrieNode)"], {}),
+        "NEXT": _Table(directory / "next.csv", [":START_ID(TrieNode)", ":END_ID(TrieNode)"], {}),
+        "FIRES_ON": _Table(directory / "fires_on.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {"activation": "double"}),
+        "CONTEXT": _Table(directory / "context.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {"importance": "double"}),
+        "HAS_EXAMPLE": _Table(directory / "has_example.csv", [":START_ID(Neuron)", ":END_ID(Example)"], {}),
     }
     tokens: dict[str, str] = {}
     shapes: set[str] = set()

@@ -287,7 +287,8 @@ def fire(
         from n2g_kb.kb.matcher import load_matcher
 
         matcher = load_matcher(store, filters["model"])
-        return matcher.fire(tokens, min_activation=threshold, model=filters["model"], layer=filters["layer"])
+        frame = matcher.fire(tokens, min_activation=threshold, model=filters["model"], layer=filters["layer"])
+        return frame if len(frame) else _frame([], "fire")
     if engine == "cypher":
         normalised = [normalise_token(t) for t in tokens]
         rows = store.read(f"{QUERY_FOLDER}/fire", tokens=normalised, min_activation=threshold, **filters)
