@@ -21,9 +21,10 @@ def operators(plan) -> list[str]:
 
 
 def browser_params(name: str) -> dict:
-    from tests.test_queries import browser_params as parse
+    """The parameters of the query header's `:param` lines."""
+    from n2g_kb.kb import library
 
-    return parse(name)
+    return {key: library.parse_literal(expr) for key, expr in library.browser_params(name)}
 
 
 def narrowed(params: dict) -> dict:
