@@ -246,6 +246,9 @@ class LocalNeo4j:
                 "dbms.security.auth_enabled=true",
                 "dbms.security.procedures.unrestricted=apoc.*",
                 "dbms.usage_report.enabled=false",
+                "# bounded transaction logs: rotate at 64 MiB, keep at most 256 MiB after a checkpoint",
+                "db.tx_log.rotation.size=64M",
+                "db.tx_log.rotation.retention_policy=256M size",
                 "",
             ]
         )
