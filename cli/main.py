@@ -12,7 +12,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_VERBOSITY", "error")
 os.environ.setdefault("DATASETS_VERBOSITY", "error")
 
-from cli import db, evaluate, ingest, search
+from cli import db, evaluate, exchange, ingest, search, site
 
 app = typer.Typer(
     name="n2gkb",
@@ -26,6 +26,8 @@ app.add_typer(db.app, name="db")
 ingest.register(app)
 search.register(app)
 evaluate.register(app)
+exchange.register(app)
+site.register(app)
 
 
 @app.command()
