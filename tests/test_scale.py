@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from cli.main import app
 
 from n2g_kb.errors import ConfigError
 from n2g_kb.lm.model import load_model
-from n2g_kb.runners.ingest import IngestOptions, run_ingest
+from n2g_kb.runners.ingest import IngestOptions, ProgressEvent, run_ingest
 from n2g_kb.testing import build_tiny_gpt2, graph_differences, stored_graphs, synthetic_corpus
 
 ray = pytest.importorskip("ray")
@@ -47,6 +47,15 @@ def _options(model_dir, corpus_file) -> IngestOptions:
                          context=24, batch_size=8, augmenter=None, chunk_size=2, device="cpu")  # fmt: skip
 
 
+def _cpus_freed_within(seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while ray.available_resources().get("CPU", 0) < 2:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def test_a_ray_ingest_equals_a_single_process_one(local_ray, store, neo4j_settings, model_dir, corpus_file, tmp_path):
     options = _options(model_dir, corpus_file)
     single = run_ingest(store, options, load_model=lambda *a, **k: load_model(str(model_dir), device="cpu"),
@@ -54,9 +63,21 @@ def test_a_ray_ingest_equals_a_single_process_one(local_ray, store, neo4j_settin
     expected = stored_graphs(store, "tiny", [0, 1], range(6))
     store.clear()
 
+    def interrupt_after_a_chunk(event: ProgressEvent) -> None:
+        if event.stage == "layer" and event.done > 0:
+            raise KeyboardInterrupt  # Ctrl-C while the workers are busy
+
+    with pytest.raises(KeyboardInterrupt):
+        run_ray_ingest(store, options, neo4j_settings, RayOptions(workers=2), progress=interrupt_after_a_chunk,
+                       runs_dir=tmp_path / "ray")  # fmt: skip
+    assert store.read("ingest/run", id=single.run_id)[0]["run"]["status"] == "interrupted"
+    assert _cpus_freed_within(30.0)  # the workers were stopped, not left running
+    stored = len(store.neuron_status("tiny", 0)) + len(store.neuron_status("tiny", 1))
+    assert 2 <= stored < 12
+
     summary = run_ray_ingest(store, options, neo4j_settings, RayOptions(workers=2), runs_dir=tmp_path / "ray")
-    assert summary.run_id == single.run_id
-    assert (summary.written + summary.dead, summary.failed, summary.tokens_mined) == (12, 0, single.tokens_mined)
+    assert summary.run_id == single.run_id and summary.skipped == stored and summary.mined_from_checkpoint
+    assert (summary.processed, summary.failed, summary.tokens_mined) == (12 - stored, 0, single.tokens_mined)
     assert graph_differences(stored_graphs(store, "tiny", [0, 1], range(6)), expected) == []
     run = store.read("ingest/run", id=summary.run_id)[0]
     assert run["produced"] == 12 and run["run"]["status"] == "finished" and run["run"]["ray_workers"] == 2

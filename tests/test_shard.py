@@ -104,3 +104,14 @@ def test_shards_and_finish_through_the_cli(cli_env, store, model_dir, corpus_fil
     assert "finished: all 4 neurons are stored" in finished.output
     both = runner.invoke(app, [*args, "--finish", "--shard", "1/2"], env=env)
     assert both.exit_code == 1 and "Error: --finish closes the whole ingest" in both.output
+
+
+def test_graph_differences_finds_a_changed_trie_row_status_or_missing_neuron():
+    row = {"id": 1, "parent": 0, "kind": "token", "token": " Paris", "depth": 1, "activation": 0.9}
+    snapshot = {(0, 1): ("ok", 2.0, [row], [["a", "b"]]), (0, 2): ("dead", 0.0, [], [])}
+    assert graph_differences(snapshot, dict(snapshot)) == []
+    near = {(0, 1): ("ok", 2.0, [row | {"activation": 0.90001}], [["a", "b"]]), (0, 2): snapshot[(0, 2)]}
+    assert graph_differences(snapshot, near) == []
+    moved = {(0, 1): ("ok", 2.0, [row | {"token": " London"}], [["a", "b"]]), (0, 2): ("failed", 0.0, [], [])}
+    assert graph_differences(snapshot, moved) == ["(0, 1): trie rows differ", "(0, 2): status or examples differ"]
+    assert graph_differences(snapshot, {(0, 1): snapshot[(0, 1)]}) == ["(0, 2): only in one"]
