@@ -170,12 +170,17 @@ def evaluate_cmd(
                 evaluation = evaluate_stored(store, model, layer_sel, neuron_sel, settings, write=write, progress=progress)
             else:
                 from n2g_kb.runners.corpus import iter_documents
-                from n2g_kb.runners.evaluate import model_source, select_neurons
+                from n2g_kb.runners.evaluate import model_source, sae_source, select_neurons
                 from n2g_kb.lm.model import load_model
+                from n2g_kb.lm.sae import load_sae
 
                 select_neurons(store, model, layer_sel, neuron_sel)  # fail fast, before loading the model
                 model_path = model_path or model_source(store, model)
+                sae_path = sae_source(store, model)
+                sae = load_sae(sae_path) if sae_path else None
                 loaded = load_model(model_path, device=device, dtype=dtype)
+                if sae is not None:  # the stored units are this SAE's latents
+                    loaded.attach_sae(sae)
                 windows = corpus_windows(loaded, iter_documents(source), options)
                 evaluation = evaluate_on_corpus(
                     store,

@@ -244,7 +244,10 @@ def _ray_runner(address: str, workers: int | None):
 
 def ingest(
     model: Annotated[str, typer.Argument(help="Hugging Face model name (e.g. gpt2) or a local checkpoint directory.")],
-    layers: Annotated[str, typer.Option("--layers", help="Layers to ingest, e.g. 0-11 or 0-3,7.", rich_help_panel=_PANEL)],
+    layers: Annotated[
+        str | None,
+        typer.Option("--layers", help="Layers to ingest, e.g. 0-11 or 0-3,7 (with --sae: the SAE's layer).", rich_help_panel=_PANEL),
+    ] = None,
     neurons: Annotated[
         str | None,
         typer.Option("--neurons", help="Neurons of each layer, e.g. 0-99,512 (default: all).", rich_help_panel=_PANEL),
@@ -272,8 +275,26 @@ def ingest(
         typer.Option("--device", envvar="N2GKB_DEVICE", help="Torch device, e.g. cuda or cpu (default: cuda if available).", rich_help_panel=_PANEL),
     ] = None,
     dtype: Annotated[
-        str, typer.Option("--dtype", help="Model dtype: float32, float16 or bfloat16.", rich_help_panel=_PANEL)
+        str,
+        typer.Option(
+            "--dtype",
+            help="Model dtype: float32, float16, bfloat16, or auto (bfloat16 on a GPU that supports it, else float32).",
+            rich_help_panel=_PANEL,
+        ),
     ] = "float32",
+    sae: Annotated[
+        str | None,
+        typer.Option(
+            "--sae",
+            help="Ingest the latents of this SAE or transcoder (SAELens layout: a local directory, or a Hugging Face "
+            "OWNER/REPO or OWNER/REPO/FOLDER); stored as model MODEL@SAE.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = None,
+    latents: Annotated[
+        str | None,
+        typer.Option("--latents", help="With --sae: latents to ingest, e.g. 0-999 (default: all).", rich_help_panel=_PANEL),
+    ] = None,
     batch_size: Annotated[
         int | None,
         typer.Option("--batch-size", help="Corpus windows per forward pass while mining (default 256 on GPU, 32 on CPU).", rich_help_panel=_PANEL),
@@ -367,9 +388,13 @@ def ingest(
             chunk_size=chunk_size,
             method=method,
             shard=shard,
+            sae=sae,
+            latents=latents,
         )
         if finish and shard:
             raise ConfigError("--finish closes the whole ingest: run it once, without --shard, after every shard")
+        if sae is not None and ray is not None:
+            raise ConfigError("--sae does not run on Ray yet; run it without --ray (--shard I/N splits it across processes)")
         if workers is not None and ray is None:
             raise ConfigError("--workers needs --ray (e.g. --ray local --workers 4)")
         run = run_ingest if ray is None else _ray_runner(ray, workers)

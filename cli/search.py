@@ -486,6 +486,26 @@ def search_models(
         emit(frame, as_json, as_csv, empty="The knowledge base holds no models yet.")
 
 
+@search_app.command("units")
+def search_units(
+    kind: Annotated[
+        str | None, typer.Option("--kind", "-k", help="Only units of this kind: neuron, sae_latent or transcoder.")
+    ] = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    uri: UriOpt = None,
+    user: UserOpt = None,
+    password: PasswordOpt = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Stored units by kind (MLP neurons, SAE latents, transcoder features) per model and layer (cypher/query/units)."""
+    from n2g_kb.kb import query
+
+    with cli_errors():
+        frame = _ask(uri, user, password, database, lambda s: query.units(s, kind=kind))
+        emit(frame, as_json, as_csv, empty="No stored units of that kind.")
+
+
 # -------------------------------------------------------------------- top-level ones
 
 
@@ -611,6 +631,8 @@ def show(
                             "neuron": r.index,
                             "status": r.status,
                             "error": r.error,
+                            "kind": r.kind,
+                            "sae": r.sae,
                             "max_activation": r.max_activation,
                             "metrics": r.metrics,
                             "trie_nodes": len(r.trie_nodes),
@@ -653,7 +675,8 @@ def _summary(graph) -> str:
     from n2g_kb.views.tokens import display_token
 
     r = graph.result
-    lines = [f"{r.model}  layer {r.layer}  neuron {r.index}  status {r.status}  max activation {r.max_activation:.3f}"]
+    unit = {"sae_latent": "latent", "transcoder": "feature"}.get(r.kind, "neuron")
+    lines = [f"{r.model}  layer {r.layer}  {unit} {r.index}  status {r.status}  max activation {r.max_activation:.3f}"]
     if r.error:
         lines.append(f"error: {r.error}")
     scores = [f"{k} {r.metrics[k]:.3f}" for k in ("f1", "precision", "recall") if k in r.metrics]

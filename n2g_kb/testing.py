@@ -347,6 +347,108 @@ def _train_masked_lm(model, tokenizer, corpus: list[str], steps: int, batch_size
         optimiser.step()
 
 
+def hook_values(model, hook: str, texts: list[str], window: int = 32) -> torch.Tensor:
+    """`model`'s values at TransformerLens hook `hook` over `texts` cut into BOS-prefixed
+    windows of `window` tokens, as [tokens, width] (BOS positions left out, heads flattened)."""
+    stream = model.to_tokens("\n".join(texts))
+    windows = [[model.bos_token_id, *stream[i : i + window]] for i in range(0, len(stream) - window + 1, window)]
+    out: list[torch.Tensor] = []
+    point = model.bridge.hook_dict[hook]
+    handle = point.register_forward_hook(lambda _m, _i, value: out.append(value.detach().float().cpu()))
+    try:
+        with torch.inference_mode():
+            model.bridge(torch.tensor(windows, device=model.device), return_type=None)
+    finally:
+        handle.remove()
+    values = out[0][:, 1:]
+    return values.flatten(-2) if values.dim() == 4 else values.reshape(-1, values.shape[-1])
+
+
+def train_tiny_sae(
+    model,
+    directory: str | Path,
+    *,
+    hook: str = "blocks.1.hook_resid_post",
+    d_sae: int = 64,
+    architecture: str = "standard",
+    k: int = 8,
+    hook_out: str | None = None,
+    steps: int = 300,
+    l1: float = 0.2,
+    lr: float = 1e-2,
+    n_sentences: int = 300,
+    seed: int = 0,
+) -> Path:
+    """Train a small SAE on `model`'s activations at `hook` (synthetic corpus) and write it
+    to `directory` in the SAELens layout (cfg.json + sae_weights.safetensors).
+
+    `architecture`: 'standard' (ReLU, L1 penalty), 'topk' (keeps the `k` largest),
+    'jumprelu' (trained as standard, then thresholded at each latent's median positive
+    pre-activation) or 'transcoder' (reads `hook`, reconstructs `hook_out`, default the
+    same layer's `hook_mlp_out`). A second or so on a CPU core.
+    """
+    from n2g_kb.lm.sae import save_sae
+
+    texts = synthetic_corpus(n_sentences=n_sentences, seed=seed + 1)
+    x = hook_values(model, hook, texts)
+    transcoder = architecture == "transcoder"
+    if transcoder:
+        hook_out = hook_out or hook.split(".")[0] + "." + hook.split(".")[1] + ".hook_mlp_out"
+        y = hook_values(model, hook_out, texts)
+    else:
+        y = x
+    d_in, d_out = x.shape[1], y.shape[1]
+    scale = float(y.var(0).sum())  # the loss is relative to the output's variance
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        torch.set_num_threads(1)  # tiny matrices: one thread avoids oversubscribing a busy CPU
+        torch.manual_seed(seed)
+        W_enc = (torch.randn(d_in, d_sae) / d_in**0.5).requires_grad_()
+        b_enc = torch.zeros(d_sae, requires_grad=True)
+        W_dec = (torch.randn(d_sae, d_out) * (scale / d_out) ** 0.5 / d_sae**0.5).requires_grad_()
+        b_dec = y.mean(0).clone().requires_grad_()
+        optimiser = torch.optim.Adam([W_enc, b_enc, W_dec, b_dec], lr=lr)
+        with torch.enable_grad():
+            for _ in range(steps):
+                centred = x if transcoder else x - b_dec
+                pre = centred @ W_enc + b_enc
+                if architecture == "topk":
+                    top = torch.topk(pre, k, dim=-1)
+                    acts = torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
+                else:
+                    acts = pre.relu()
+                loss = ((acts @ W_dec + b_dec - y) ** 2).sum(-1).mean() / scale
+                if architecture != "topk":
+                    loss = loss + l1 * (acts * W_dec.norm(dim=1)).sum(-1).mean() / scale**0.5
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+        torch.set_num_threads(threads)
+    weights = {"W_enc": W_enc.detach(), "b_enc": b_enc.detach(), "W_dec": W_dec.detach(), "b_dec": b_dec.detach()}
+    if architecture == "jumprelu":
+        with torch.no_grad():
+            pre = (x - b_dec) @ W_enc + b_enc
+            positive = torch.where(pre > 0, pre, torch.nan)
+            weights["threshold"] = torch.nan_to_num(positive.nanmedian(dim=0).values, nan=0.0).clamp_min(0.0)
+    cfg = {
+        "architecture": architecture,
+        "d_in": d_in,
+        "d_sae": d_sae,
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": not transcoder,
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        "metadata": {"model_name": model.name, "hook_name": hook, "prepend_bos": True, "sae_lens_version": "6.18.0"},
+    }
+    if architecture == "topk":
+        cfg["k"] = k
+    if transcoder:
+        cfg["d_out"] = d_out
+        cfg["metadata"]["hook_name_out"] = hook_out
+    return save_sae(directory, cfg, weights)
+
+
 def mine_top_examples(
     model,
     layer: int,
@@ -396,9 +498,11 @@ __all__ = [
     "build_tiny_masked_lm",
     "corpus_token_stream",
     "mine_top_examples",
+    "hook_values",
     "synthetic_corpus",
     "tiny_tokenizer",
     "train_tiny_gpt2",
+    "train_tiny_sae",
 ]
 
 

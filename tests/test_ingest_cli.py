@@ -57,7 +57,7 @@ def test_ingest_help_lists_its_options():
     result = runner.invoke(app, ["ingest", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for option in ("--layers", "--neurons", "--examples", "--corpus", "--max-tokens", "--device", "--batch-size",
-                   "--augmenter", "--force", "--name", "--uri"):
+                   "--augmenter", "--force", "--name", "--uri", "--sae", "--latents", "--dtype"):
         assert option in result.output
 
 

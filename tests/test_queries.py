@@ -35,6 +35,7 @@ COVERED = {
     "query/layer_summary",
     "query/models",
     "query/neuron_graph",
+    "query/units",
 }
 
 
@@ -423,6 +424,16 @@ def test_models_lists_each_model_with_its_neurons_and_layers(kb):
     assert set(rows) == {M, B}
     assert (rows[M]["neurons"], rows[M]["layers"]) == (sum(1 for n in FIXTURE_NEURONS if n.model == M), [0, 1, 2])
     assert rows[M]["properties"]["n_layers"] == 3
+
+
+def test_units_counts_each_models_neurons_by_kind_and_layer(kb):
+    rows = kb.read("query/units", kind="neuron")
+    assert {(r["model"], r["layer"]) for r in rows} == {(n.model, n.layer) for n in FIXTURE_NEURONS}
+    assert sum(r["units"] for r in rows) == len(FIXTURE_NEURONS)
+    assert all(r["kind"] == "neuron" and r["sae"] is None for r in rows)
+    assert sum(r["ok"] + r["dead"] + r["failed"] for r in rows) == len(FIXTURE_NEURONS)
+    assert kb.read("query/units", kind="sae_latent") == []
+    assert kb.read("query/units", kind=None) == rows
 
 
 def test_neuron_graph_returns_every_trie_node_of_one_neuron(kb):

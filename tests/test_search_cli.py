@@ -144,6 +144,7 @@ def test_similar_matches_the_helper(env, kb):
         (["search", "top", "--metric", "precision", "--limit", "3"], lambda kb: query.top_neurons(kb, metric="precision", limit=3)),
         (["search", "layers", "--model", M], lambda kb: query.layer_summary(kb, model=M)),
         (["search", "models"], lambda kb: query.models(kb)),
+        (["search", "units", "--kind", "neuron"], lambda kb: query.units(kb, kind="neuron")),
         (["search", "last", '["to", " big", " Paris"]', "--tokens"], lambda kb: query.fires_on_last(kb, ["to", " big", " Paris"])),
     ],
     ids=lambda v: " ".join(v[:2]) if isinstance(v, list) else "",

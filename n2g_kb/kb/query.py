@@ -28,6 +28,7 @@ from n2g_kb.n2g.trie import IGNORE, Trie, normalise_token
 
 COLUMNS: dict[str, list[str]] = {
     "models": ["model", "neurons", "layers", "properties"],
+    "units": ["model", "kind", "sae", "layer", "units", "ok", "dead", "failed"],
     "fires_on": ["model", "layer", "neuron", "token", "activation", "f1", "status"],
     "context": ["model", "layer", "neuron", "token", "context", "distance", "activation", "end_activation", "pattern"],
     "context_loose": ["model", "layer", "neuron", "token", "activation"],
@@ -175,6 +176,16 @@ def _check_neuron(store, model: str | None, layer: int | None, neuron: int | Non
 def models(store) -> pd.DataFrame:
     """The ingested models: model, neurons (count), layers (list), properties (dict)."""
     return _frame(store.read(f"{QUERY_FOLDER}/models"), "models")
+
+
+def units(store, *, kind: str | None = None) -> pd.DataFrame:
+    """Stored units per model and layer, of one kind ('neuron', 'sae_latent',
+    'transcoder') or all: model, kind, sae, layer, units, ok, dead, failed."""
+    from n2g_kb.n2g.results import UNIT_KINDS
+
+    if kind is not None and kind not in UNIT_KINDS:
+        raise ConfigError(f"--kind {kind!r} is not a unit kind; use one of {', '.join(UNIT_KINDS)}")
+    return _frame(store.read(f"{QUERY_FOLDER}/units", kind=kind), "units")
 
 
 def _optional_limit(limit: int | None) -> int | None:

@@ -19,6 +19,12 @@ GELU/ReLU-style MLPs (GPT-2, GPT-NeoX/Pythia, GPT-J) that is act(W_in x); for ga
 models (the paper's SoLU-6L) use the post-SoLU, pre-LayerNorm value, HookedTransformer's
 `mlp.hook_mid`, which the bridge exposes as `blocks.{layer}.mlp.ln.hook_in`.
 Mixture-of-experts MLPs and models without an MLP (Mamba, ...) are refused with one line.
+
+SAE latents and transcoder features: `LoadedModel.attach_sae(sae)` (an `n2g_kb.lm.sae.SAE`)
+makes the model's units the SAE's latents: its one layer is the SAE's hook's layer, the
+captured value is the SAE encoder's output at that hook, and `d_mlp` counts latents.
+Everything built on `layer_activations` (mining, extraction, evaluation) then works on
+latents unchanged.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from torch import Tensor
 from n2g_kb.errors import ConfigError, ModelError
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPE_CHOICES = (*_DTYPES, "auto")
 _ELEMENTWISE_ACTIVATIONS = {
     "gelu",
     "gelu_new",
@@ -60,6 +67,47 @@ class _StopForward(Exception):
 def best_device() -> str:
     """`cuda` when a GPU is visible, else `cpu`."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_dtype(dtype: str, device: str, bf16_supported: bool | None = None) -> str:
+    """The dtype to load in: `auto` is bfloat16 on a CUDA device that supports it (Ampere
+    and later), else float32; any other name is checked and returned. Activations are
+    always handed on in float32 (`batched_neuron_activations`, mining's scores), so a
+    bfloat16 model changes the values only by its own rounding. `bf16_supported`
+    overrides the device query (tests)."""
+    if dtype == "auto":
+        if not str(device).startswith("cuda"):
+            return "float32"
+        if bf16_supported is None:
+            bf16_supported = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return "bfloat16" if bf16_supported else "float32"
+    if dtype not in _DTYPES:
+        raise ConfigError(f"dtype {dtype!r} is not supported; use one of {', '.join(DTYPE_CHOICES)}")
+    return dtype
+
+
+def tokens_for_memory(
+    free_bytes: int,
+    *,
+    d_model: int,
+    d_mlp: int,
+    n_heads: int,
+    width: int,
+    captured_values: int,
+    act_bytes: int,
+    fraction: float = 0.5,
+) -> int:
+    """How many tokens (rows x width) one forward may hold in `fraction` of `free_bytes`.
+
+    Per token a forward that stops at the target layer holds about: the residual stream
+    with its normalised copy, attention input/output and the layer's output (6 x d_model),
+    the MLP's hidden values (3 x d_mlp: gate, up and their product), one row of attention
+    scores per head (n_heads x width), all in the model's dtype (`act_bytes`), plus the
+    `captured_values` kept per token (captured units over all captured layers), twice in
+    float32 (the capture and its float32 copy). At least one row of `width` is allowed.
+    """
+    per_token = act_bytes * (6 * d_model + 3 * d_mlp + n_heads * width) + 2 * 4 * captured_values
+    return max(int(width), int(free_bytes * fraction) // max(1, per_token))
 
 
 @dataclass
@@ -98,6 +146,7 @@ class LoadedModel:
     def __init__(self, bridge: Any, name: str, *, mask_token_id: int | None = None) -> None:
         self.bridge = bridge
         self.name = name
+        self.sae: Any | None = None
         cfg = bridge.cfg
         self.n_layers: int = int(cfg.n_layers)
         self.d_mlp: int = int(cfg.d_mlp or 0)
@@ -122,23 +171,123 @@ class LoadedModel:
         self.pad_token_id: int = int(pad) if pad is not None else self.bos_token_id
         self.mask_token_id: int = int(mask_token_id) if mask_token_id is not None else self.pad_token_id
         self.device = str(cfg.device) if getattr(cfg, "device", None) is not None else "cpu"
+        self.dtype: torch.dtype = _dtype_of(bridge)
         self.stats = ActivationStats()
         self._str_cache: dict[int, str] = {}
         self._hook_points = [bridge.hook_dict[self.hook_name(i)] for i in range(self.n_layers)]
+        self.kind = "neuron"
+        self.neurons_per_layer = self.d_mlp
         bridge.eval()
 
     def __repr__(self) -> str:
         return f"LoadedModel({self.name!r}, n_layers={self.n_layers}, d_mlp={self.d_mlp}, device={self.device!r})"
 
+    # --- memory -------------------------------------------------------------------
+
+    def free_memory(self) -> int | None:
+        """Free bytes on the model's CUDA device, or None on other devices."""
+        device = torch.device(self.device)
+        if device.type != "cuda":
+            return None
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+
+    def tokens_that_fit(self, width: int, captured_values: int, free_bytes: int | None = None) -> int | None:
+        """`tokens_for_memory` for this model with `free_bytes` (default: the device's
+        free memory); None on devices whose memory is not queried (CPU)."""
+        free = self.free_memory() if free_bytes is None else free_bytes
+        if free is None:
+            return None
+        cfg = self.bridge.cfg
+        return tokens_for_memory(
+            free,
+            d_model=int(getattr(cfg, "d_model", 0) or 0),
+            d_mlp=int(self.neurons_per_layer),
+            n_heads=int(getattr(cfg, "n_heads", 0) or 0),
+            width=width,
+            captured_values=captured_values,
+            act_bytes=torch.finfo(self.dtype).bits // 8,
+        )
+
+    def batch_token_cap(self, batch_tokens: int, width: int = 128, free_bytes: int | None = None) -> int:
+        """`batch_tokens`, lowered to what free GPU memory holds for one layer's units."""
+        fit = self.tokens_that_fit(width, self.d_mlp, free_bytes)
+        return batch_tokens if fit is None else max(width, min(batch_tokens, fit))
+
+    def mining_batch(self, default: int, width: int, n_layers: int, free_bytes: int | None = None) -> int:
+        """Windows per mining forward: `default` on CPU; on CUDA as many as free memory
+        holds (every captured layer's units kept per token), between 16 and 1024."""
+        fit = self.tokens_that_fit(width, n_layers * self.d_mlp, free_bytes)
+        return default if fit is None else max(16, min(1024, fit // max(1, width)))
+
     # --- naming -------------------------------------------------------------------
 
     def hook_name(self, layer: int) -> str:
-        """The TransformerLens hook that holds the neurons of `layer`."""
+        """The TransformerLens hook that holds the units of `layer` (an attached SAE's hook)."""
+        if self.sae is not None and layer == self.sae.cfg.layer:
+            return self.sae.cfg.hook_name
         return self.hook_template.format(layer=layer)
+
+    @property
+    def sae_id(self) -> str | None:
+        return None if self.sae is None else self.sae.id
+
+    @property
+    def layers(self) -> list[int]:
+        """The layers that have units: all of them, or an attached SAE's one layer."""
+        return [self.sae.cfg.layer] if self.sae is not None else list(range(self.n_layers))
 
     def check_layer(self, layer: int) -> None:
         if not 0 <= layer < self.n_layers:
             raise ConfigError(f"layer {layer} is out of range; {self.name} has layers 0-{self.n_layers - 1}")
+        if self.sae is not None and layer != self.sae.cfg.layer:
+            raise ConfigError(
+                f"SAE {self.sae.id} reads layer {self.sae.cfg.layer} ({self.sae.cfg.hook_name}); "
+                f"its latents have no layer {layer}: use --layers {self.sae.cfg.layer}"
+            )
+
+    def attach_sae(self, sae: Any) -> None:
+        """Makes the units of this model `sae`'s latents (see the module notes). Raises
+        `ModelError` (an `SAEError`) when the model has no such hook or its width is not the
+        SAE's `d_in`."""
+        from n2g_kb.lm.sae import SAEError
+
+        cfg = sae.cfg
+        if cfg.hook_name not in self.bridge.hook_dict:
+            raise SAEError(f"SAE {sae.id} reads hook {cfg.hook_name!r}, which {self.name} does not have")
+        if not 0 <= cfg.layer < self.n_layers:
+            raise SAEError(f"SAE {sae.id} reads layer {cfg.layer}, but {self.name} has layers 0-{self.n_layers - 1}")
+        point = self.bridge.hook_dict[cfg.hook_name]
+        width = self._probe_width(point)
+        if width != cfg.d_in:
+            raise SAEError(
+                f"SAE {sae.id} expects {cfg.d_in} inputs at {cfg.hook_name}, but {self.name} has {width} there; "
+                "it was trained on another model"
+            )
+        self.sae = sae.to(self.device)
+        self.kind = sae.kind
+        self.d_mlp = sae.d_sae
+        self._hook_points[cfg.layer] = point
+
+    def _probe_width(self, point: Any) -> int:
+        """The width of what `point` carries (heads flattened), from a two-token forward."""
+        seen: list[int] = []
+
+        def hook(_module: Any, _inputs: Any, output: Tensor) -> None:
+            seen.append(int(output.shape[-1]) * (int(output.shape[-2]) if output.dim() == 4 else 1))
+            raise _StopForward
+
+        handle = point.register_forward_hook(hook)
+        try:
+            with torch.inference_mode():
+                self.bridge(torch.tensor([[self.bos_token_id] * 2], device=self.device), return_type=None)
+        except _StopForward:
+            pass
+        finally:
+            handle.remove()
+        if not seen:
+            raise ModelError(f"the forward pass of {self.name!r} never reached the SAE's hook")
+        return seen[0]
 
     # --- tokenizer helpers ----------------------------------------------------------
 
@@ -172,12 +321,15 @@ class LoadedModel:
         tokens: Int[Tensor, "batch pos"],
         layers: Sequence[int],
         attention_mask: Int[Tensor, "batch pos"] | None = None,
+        *,
+        units: Int[Tensor, " unit"] | None = None,
     ) -> dict[int, Float[Tensor, "batch pos d_mlp"]]:
-        """Neuron activations of `layers`, running the model only up to the deepest of them.
+        """Unit activations of `layers`, running the model only up to the deepest of them.
 
         Right padding needs no mask in a causal model: padded positions come after every
         real one and cannot change it; just do not read them. `attention_mask` is passed
-        through for callers that pad on the left.
+        through for callers that pad on the left. `units` (1-D indices) keeps only those
+        units, in that order, in the last dimension; an attached SAE then encodes only them.
         """
         wanted = sorted(set(int(layer) for layer in layers))
         if not wanted:
@@ -187,16 +339,22 @@ class LoadedModel:
         deepest = wanted[-1]
         captured: dict[int, Tensor] = {}
 
+        sae = self.sae
+        keep = None if units is None else units.to(self.device)
+
         def capture(layer: int):
             def hook(_module: Any, _inputs: Any, output: Tensor) -> None:
-                captured[layer] = output
+                if sae is not None:
+                    captured[layer] = sae.encode(output, keep)
+                else:
+                    captured[layer] = output if keep is None else output.index_select(-1, keep)
                 if layer == deepest:
                     raise _StopForward
 
             return hook
 
         handles = [self._hook_points[layer].register_forward_hook(capture(layer)) for layer in wanted]
-        tokens = tokens.to(self.device)
+        tokens = to_device(tokens, self.device)
         kwargs: dict[str, Any] = {"return_type": None}
         if attention_mask is not None:
             kwargs["attention_mask"] = attention_mask.to(self.device)
@@ -266,7 +424,18 @@ def batched_neuron_activations(
         model.stats.requested_tokens += arr.size
     lengths = np.array([a.size for a in unique], dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")
+    batch_tokens = model.batch_token_cap(batch_tokens)
     done = 0
+    pending: tuple[_HostCopy, list[int], np.ndarray] | None = None
+
+    def finish(entry: tuple[_HostCopy, list[int], np.ndarray]) -> None:
+        host, requests, row_lengths = entry
+        began = time.perf_counter()
+        gathered = host.numpy()
+        model.stats.seconds += time.perf_counter() - began
+        for r, i in enumerate(requests):
+            results[i] = gathered[r, : row_lengths[r]]
+
     for lo, hi in _pack(lengths[order], batch_tokens, max_batch_rows):
         members = order[lo:hi]
         width = int(lengths[members[0]])
@@ -280,21 +449,54 @@ def batched_neuron_activations(
                 rows.append(b)
                 cols.append(int(neurons[i]))
                 requests.append(i)
+        units, col_pos = torch.unique(torch.tensor(cols, dtype=torch.long), return_inverse=True)
         began = time.perf_counter()
-        acts = model.layer_activations(torch.from_numpy(padded), [layer])[layer]
-        index_rows = torch.tensor(rows, device=acts.device)
-        index_cols = torch.tensor(cols, device=acts.device)
-        gathered = acts[index_rows, :, index_cols].float().cpu().numpy()
+        acts = model.layer_activations(torch.from_numpy(padded), [layer], units=units)[layer]
+        index_rows = torch.tensor(rows, dtype=torch.long).to(acts.device, non_blocking=True)
+        host = _HostCopy(acts[index_rows, :, col_pos.to(acts.device, non_blocking=True)].float())
         model.stats.seconds += time.perf_counter() - began
-        row_lengths = lengths[members][rows]
-        for r, i in enumerate(requests):
-            results[i] = gathered[r, : row_lengths[r]]
+        # The device runs this batch while the previous one's results are unpacked here.
+        if pending is not None:
+            finish(pending)
+        pending = (host, requests, lengths[members][rows])
         model.stats.real_tokens += int(lengths[members].sum())
         model.stats.rows += len(members)
         done += len(members)
         if on_batch is not None:
             on_batch(done, len(unique))
+    if pending is not None:
+        finish(pending)
     return results
+
+
+class _HostCopy:
+    """A device tensor on its way to the CPU. On CUDA the copy goes into pinned memory
+    without blocking, so the next batch can be queued before this one is read; `numpy()`
+    waits for it. Elsewhere it is a plain synchronous copy."""
+
+    def __init__(self, tensor: Tensor) -> None:
+        self._event = None
+        if tensor.device.type == "cuda":
+            self._host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+            self._host.copy_(tensor, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+        else:
+            self._host = tensor.cpu()
+
+    def numpy(self) -> np.ndarray:
+        if self._event is not None:
+            self._event.synchronize()
+        return self._host.numpy()
+
+
+def to_device(tokens: Tensor, device: str | torch.device) -> Tensor:
+    """`tokens` on `device`; a CPU tensor bound for CUDA goes through pinned memory with a
+    non-blocking copy, so the host can prepare the next batch while it transfers."""
+    device = torch.device(device)
+    if device.type == "cuda" and tokens.device.type == "cpu":
+        return tokens.pin_memory().to(device, non_blocking=True)
+    return tokens.to(device)
 
 
 def _pack(lengths: np.ndarray, batch_tokens: int, max_rows: int) -> Iterator[tuple[int, int]]:
@@ -330,14 +532,16 @@ def load_model(
 ) -> LoadedModel:
     """Load a model by HuggingFace name or local `save_pretrained` directory.
 
-    `device` defaults to the best available (`cuda`, else `cpu`). Pass `bridge` to wrap a
+    `device` defaults to the best available (`cuda`, else `cpu`); `dtype` is float32,
+    float16, bfloat16 or auto (`resolve_dtype`: bfloat16 on a CUDA GPU that supports it,
+    else float32). Pass `bridge` to wrap a
     TransformerBridge you booted yourself (nothing is loaded then). Raises `ModelError`
     with what to do when the model cannot be loaded or its MLP is not supported.
     """
-    if dtype not in _DTYPES:
-        raise ConfigError(f"dtype {dtype!r} is not supported; use one of {', '.join(_DTYPES)}")
+    device = device or best_device()
+    dtype = resolve_dtype(dtype, device)
     if bridge is None:
-        bridge = _boot(name_or_path, device or best_device(), _DTYPES[dtype])
+        bridge = _boot(name_or_path, device, _DTYPES[dtype])
     return LoadedModel(bridge, name_or_path, mask_token_id=mask_token_id)
 
 
@@ -400,6 +604,13 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+def _dtype_of(bridge: Any) -> torch.dtype:
+    try:
+        return next(bridge.parameters()).dtype
+    except (StopIteration, AttributeError, TypeError):
+        return torch.float32
+
+
 def _architecture(bridge: Any) -> str:
     cfg = getattr(bridge, "cfg", None)
     return str(getattr(cfg, "architecture", None) or getattr(cfg, "original_architecture", None) or type(bridge).__name__)
@@ -426,6 +637,10 @@ __all__ = [
     "ActivationStats",
     "LoadedModel",
     "batched_neuron_activations",
+    "DTYPE_CHOICES",
     "best_device",
     "load_model",
+    "resolve_dtype",
+    "to_device",
+    "tokens_for_memory",
 ]

@@ -385,6 +385,13 @@ def model_source(store: Any, model: str) -> str:
     return str(props.get("source") or model)
 
 
+def sae_source(store: Any, model: str) -> str | None:
+    """Where a stored model's SAE loads from (its Model node's `sae_source`), or None
+    when its units are MLP neurons."""
+    props = store.read("eval/model", model=model)[0]["model"] or {}
+    return str(props["sae_source"]) if props.get("sae_source") else None
+
+
 def _pad(windows: Sequence[Sequence[int]], prefix: list[int], pad_id: int) -> tuple[Int[Tensor, "batch pos"], list[int]]:
     rows = [prefix + list(w) for w in windows]
     tokens = torch.full((len(rows), max(len(r) for r in rows)), pad_id, dtype=torch.long)
@@ -530,6 +537,7 @@ __all__ = [
     "evaluate_on_corpus",
     "evaluate_stored",
     "model_source",
+    "sae_source",
     "normalise",
     "score_examples",
     "select_neurons",

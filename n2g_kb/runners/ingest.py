@@ -36,7 +36,7 @@ from n2g_kb.errors import ConfigError, DatabaseError, N2GKBError
 from n2g_kb.runners.mining import MinedExamples, MiningOptions, mine, prefetch
 from n2g_kb.runners.shard import Shard
 from n2g_kb.n2g.results import NeuronResult
-from n2g_kb.selection import format_ranges, parse_layers, parse_neurons, parse_ranges
+from n2g_kb.selection import check_bounds, format_ranges, parse_layers, parse_neurons, parse_ranges
 from n2g_kb.settings import data_dir
 
 DEFAULT_AUGMENTER = N2GConfig().augment_model
@@ -64,7 +64,7 @@ class IngestOptions:
     """
 
     model: str
-    layers: str
+    layers: str | None
     neurons: str | None = None
     examples: int = 20
     corpus: str | None = None
@@ -80,13 +80,28 @@ class IngestOptions:
     seed: int = 0
     method: str = DEFAULT_METHOD
     shard: str | None = None
+    sae: str | None = None
+    latents: str | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"--method {self.method!r} is unknown; use one of: {', '.join(METHODS)}")
         if not self.model or not self.model.strip():
             raise ConfigError("no model given; pass a Hugging Face name (e.g. gpt2) or a local checkpoint directory")
-        parse_ranges(self.layers, "--layers")
+        if self.sae is not None and not self.sae.strip():
+            raise ConfigError("--sae is empty; pass an SAE directory (SAELens layout) or a Hugging Face repo")
+        if self.sae is None and self.latents is not None:
+            raise ConfigError("--latents chooses SAE latents; pass --sae too (or use --neurons for MLP neurons)")
+        if self.sae is not None and self.neurons is not None and self.latents is not None:
+            raise ConfigError("pass either --latents or --neurons with --sae, not both (they choose the same units)")
+        if self.latents is not None:
+            if self.latents.strip().lower() != "all":
+                parse_ranges(self.latents, "--latents")
+            object.__setattr__(self, "neurons", self.latents)
+        if self.layers is None and self.sae is None:
+            raise ConfigError("--layers is required; e.g. --layers 0-11 (with --sae it defaults to the SAE's layer)")
+        if self.layers is not None:
+            parse_ranges(self.layers, "--layers")
         if self.neurons is not None and self.neurons.strip().lower() != "all":
             parse_ranges(self.neurons, "--neurons")
         if self.examples < 2:
@@ -103,20 +118,32 @@ class IngestOptions:
 
     @property
     def model_name(self) -> str:
-        """The name the knowledge base stores the model under."""
+        """The name the knowledge base stores the model under; with an SAE,
+        `<model>@<sae id>` (see `sae_model_name`)."""
+        base = self.base_model_name
+        return base if self.sae is None else sae_model_name(base, self.sae)
+
+    @property
+    def base_model_name(self) -> str:
+        """The model's own name: `name`, else the HF name as given or a local directory's name."""
         if self.name:
             return self.name.strip()
         path = Path(self.model).expanduser()
-        if path.is_dir():
-            return path.resolve().name
-        return self.model
+        return path.resolve().name if path.is_dir() else self.model
 
     def n2g_config(self) -> N2GConfig:
         return N2GConfig.for_method(self.method, n_examples=self.examples, augment_model=self.augmenter, seed=self.seed)
 
-    def mining_options(self, config: N2GConfig, device: str = "cpu") -> MiningOptions:
-        """Mining settings; without a batch size, 256 windows per forward on a GPU, 32 on CPU."""
-        batch_size = self.batch_size or (256 if str(device).startswith("cuda") else 32)
+    def mining_options(self, config: N2GConfig, device: str = "cpu", model: Any | None = None, n_layers: int = 1) -> MiningOptions:
+        """Mining settings; without a batch size, 32 windows per forward on CPU and on a
+        GPU as many as its free memory holds for `n_layers` captured layers of `model`
+        (`LoadedModel.mining_batch`; 256 when no model is given)."""
+        batch_size = self.batch_size
+        if not batch_size:
+            on_gpu = str(device).startswith("cuda")
+            default = 256 if on_gpu else 32
+            width = self.context + (1 if config.prepend_bos else 0)
+            batch_size = model.mining_batch(default, width, n_layers) if on_gpu and model is not None else default
         return MiningOptions(
             n_examples=self.examples,
             context=self.context,
@@ -174,6 +201,15 @@ class IngestSummary:
         return self.processed / self.seconds if self.seconds > 0 else 0.0
 
 
+def sae_model_name(base: str, sae: str) -> str:
+    """The knowledge-base model name of an SAE's latents: `<base>@<sae id>`, the SAE id
+    being a local directory's name or the hub id as given. Keeping latents under their
+    own model name keeps the (model, layer, index) key and every query working."""
+    path = Path(sae).expanduser()
+    sae_id = path.resolve().name if path.exists() or sae.startswith((".", "/", "~")) else sae.strip()
+    return f"{base}@{sae_id}"
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages whose behaviour shapes the graphs (provenance)."""
     from importlib import metadata
@@ -212,6 +248,8 @@ def run_key(options: IngestOptions, corpus: CorpusSource, layers: Sequence[int],
         "mining": asdict(options.mining_options(options.n2g_config())) | {"batch_size": None},
         "config": options.n2g_config().to_dict(),
     }
+    if options.sae is not None:  # only then, so runs without an SAE keep their ids
+        identity["sae"] = _model_identity(options.sae)
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -301,6 +339,7 @@ def run_ingest(
     progress: ProgressFn | None = None,
     on_written: Callable[[Sequence[NeuronResult]], None] | None = None,
     runs_dir: Path | None = None,
+    load_sae: Callable[..., Any] | None = None,
 ) -> IngestSummary:
     """Ingests the neurons `options` choose into the knowledge base behind `store`.
 
@@ -314,8 +353,10 @@ def run_ingest(
         from n2g_kb.lm.model import load_model
     if load_augmenter is None:
         from n2g_kb.n2g.augment import load_augmenter
+    if load_sae is None:
+        from n2g_kb.lm.sae import load_sae
     ingest = _Ingest(store, options, progress, on_written, runs_dir or runs_root())
-    return ingest.run(load_model, load_augmenter)
+    return ingest.run(load_model, load_augmenter, load_sae)
 
 
 class _Ingest:
@@ -341,10 +382,15 @@ class _Ingest:
             self.progress(ProgressEvent(stage, done, total, layer, detail))
 
     # -- plan ------------------------------------------------------------------------------
-    def run(self, load_model: Callable[..., Any], load_augmenter: Callable[..., Any]) -> IngestSummary:
+    def run(
+        self, load_model: Callable[..., Any], load_augmenter: Callable[..., Any], load_sae: Callable[..., Any]
+    ) -> IngestSummary:
         options = self.options
+        sae = load_sae(options.sae) if options.sae is not None else None  # fails in seconds, before the model
         self.emit("load", detail=options.model)
         self.model = load_model(options.model, device=options.device, dtype=options.dtype)
+        if sae is not None:
+            self.model.attach_sae(sae)
         self.timings["load_s"] = time.perf_counter() - self.started
         self._plan()
         self.augmenter = None
@@ -396,8 +442,18 @@ class _Ingest:
         """Checks the selection against the model and finds the neurons still to do."""
         options, model = self.options, self.model
         self.name = options.model_name
-        self.layers = list(parse_layers(options.layers, model.n_layers, self.name))
-        self.neurons = list(parse_neurons(options.neurons, model.d_mlp, self.name))
+        sae = getattr(model, "sae", None)
+        if sae is not None and options.layers is None:
+            self.layers = [sae.cfg.layer]
+        else:
+            self.layers = list(parse_layers(options.layers, model.n_layers, self.name))
+        if sae is not None:  # latents exist in the SAE's layer only
+            for layer in self.layers:
+                model.check_layer(layer)
+        if options.latents is not None and options.latents.strip().lower() != "all":
+            self.neurons = list(check_bounds(parse_ranges(options.latents, "--latents"), model.d_mlp, "--latents", self.name))
+        else:
+            self.neurons = list(parse_neurons(options.neurons, model.d_mlp, self.name))
         self.config = options.n2g_config()
         bos = 1 if self.config.prepend_bos else 0
         if options.context + bos > model.n_ctx:
@@ -420,6 +476,7 @@ class _Ingest:
             d_mlp=model.d_mlp,
             n_ctx=model.n_ctx,
             act_fn=model.act_fn,
+            **_unit_props(model, options),
         )
         self.todo: dict[int, list[int]] = {}
         for layer, wanted in self.chosen.items():
@@ -448,6 +505,7 @@ class _Ingest:
             context=options.context,
             device=str(self.model.device),
             dtype=options.dtype,
+            model_dtype=str(getattr(self.model, "dtype", options.dtype)).replace("torch.", ""),
             augmenter=options.augmenter or "none",
             method=self.config.method,
             config=self.config.to_dict(),
@@ -502,7 +560,7 @@ class _Ingest:
 
     def _mine(self, layers: list[int], neurons: list[int]) -> MinedExamples:
         """One pass over the corpus (the Ray runner overrides this with corpus parts)."""
-        mining = self.options.mining_options(self.config, str(self.model.device))
+        mining = self.options.mining_options(self.config, str(self.model.device), self.model, len(layers))
         windows = prefetch(
             token_windows(
                 iter_documents(self.corpus),
@@ -563,6 +621,25 @@ class _Ingest:
         return props
 
 
+def _unit_props(model: Any, options: IngestOptions) -> dict[str, Any]:
+    """Model-node properties saying what its units are: kind, and for SAE latents the
+    base model and the SAE (id, where it loads from, architecture, hook, widths)."""
+    sae = getattr(model, "sae", None)
+    if sae is None:
+        return {"kind": "neuron"}
+    cfg = sae.cfg
+    return {
+        "kind": sae.kind,
+        "base_model": options.base_model_name,
+        "sae": sae.id,
+        "sae_source": model_source(options.sae or sae.id),
+        "sae_architecture": cfg.architecture,
+        "sae_hook": cfg.hook_name,
+        "sae_d_in": cfg.d_in,
+        "d_sae": cfg.d_sae,
+    }
+
+
 def _best_effort(action: Callable[[], Any]) -> None:
     try:
         action()
@@ -602,9 +679,11 @@ def _extract_chunk(
     def step(stage: str, done: int, total: int) -> None:
         emit("step", done, total, layer, stage)
 
+    unit = {"kind": getattr(model, "kind", "neuron"), "sae": getattr(model, "sae_id", None)}
+
     def run(neurons: list[int]) -> list[NeuronResult]:
         results = extract_neurons(model, layer, neurons, examples, max_acts, config, augmenter=augmenter, progress=step)
-        return [replace(r, model=name) for r in results]
+        return [replace(r, model=name, **unit) for r in results]
 
     try:
         return run(chunk)
@@ -612,7 +691,7 @@ def _extract_chunk(
         raise
     except Exception as e:
         if len(chunk) == 1:
-            return _failed(chunk, name, layer, max_acts, e)
+            return [replace(r, **unit) for r in _failed(chunk, name, layer, max_acts, e)]
         emit("info", detail=f"layer {layer}: a chunk failed ({type(e).__name__}); retrying its neurons one by one")
     out: list[NeuronResult] = []
     for n in chunk:
@@ -621,5 +700,5 @@ def _extract_chunk(
         except N2GKBError:
             raise
         except Exception as e:
-            out.extend(_failed([n], name, layer, max_acts, e))
+            out.extend(replace(r, **unit) for r in _failed([n], name, layer, max_acts, e))
     return out

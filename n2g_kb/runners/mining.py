@@ -295,12 +295,10 @@ def mine(
             n_windows += len(batch)  # another part's batch: its ids are taken all the same
             return
         tokens, lengths = _pad(batch, prefix, model.pad_token_id)
-        acts = model.layer_activations(tokens, layers)
+        acts = model.layer_activations(tokens, layers, units=None if every_neuron else neuron_idx)
         ids = torch.arange(n_windows, n_windows + len(batch))
-        gather = None if every_neuron else neuron_idx.to(device)
         for layer in layers:
-            layer_acts = acts[layer] if gather is None else acts[layer].index_select(2, gather)
-            scores = window_scores(layer_acts, lengths, first)
+            scores = window_scores(acts[layer], lengths, first)
             tops[layer].update(scores, ids)
         row = torch.full((len(batch), options.context + first), model.pad_token_id, dtype=torch.int32)
         row[:, : tokens.shape[1]] = tokens
@@ -372,20 +370,22 @@ def _collect(
     k = options.n_examples
     out = {layer: torch.zeros((len(neurons), k, width), dtype=torch.float32) for layer in layers}
     neuron_idx = torch.tensor(neurons, dtype=torch.long)
+    units = None if neurons == list(range(model.d_mlp)) else neuron_idx
+    columns = neuron_idx if units is None else torch.arange(len(neurons))  # unit -> column of the capture
     step = max(1, options.batch_size)
     if progress:
         progress("collect", 0, len(used))
     for start in range(0, len(used), step):
         stop = min(start + step, len(used))
         batch_width = int(lengths[start:stop].max())
-        acts = model.layer_activations(windows[start:stop, :batch_width].long(), layers)
+        acts = model.layer_activations(windows[start:stop, :batch_width].long(), layers, units=units)
         for layer in layers:
             where = (local[layer] >= start) & (local[layer] < stop)
             rows, ranks = where.nonzero(as_tuple=True)
             if rows.numel() == 0:
                 continue
             in_batch = (local[layer][rows, ranks] - start).to(device)
-            gathered = acts[layer][in_batch, :, neuron_idx[rows].to(device)]  # [m, batch_width]
+            gathered = acts[layer][in_batch, :, columns[rows].to(device)]  # [m, batch_width]
             out[layer][rows, ranks, :batch_width] = gathered.float().cpu()
         if progress:
             progress("collect", stop, len(used))
