@@ -10,7 +10,8 @@
 //
 // Returns one row per model and layer: model, kind, sae, layer, units, ok, dead, failed
 //
-// Neo4j Browser: :params {kind: 'neuron'}
+// Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
+// :param kind => 'neuron'
 MATCH (n:Neuron)
 WITH n, coalesce(n.kind, 'neuron') AS kind
 WHERE $kind IS NULL OR kind = $kind
