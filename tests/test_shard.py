@@ -115,3 +115,10 @@ def test_graph_differences_finds_a_changed_trie_row_status_or_missing_neuron():
     moved = {(0, 1): ("ok", 2.0, [row | {"token": " London"}], [["a", "b"]]), (0, 2): ("failed", 0.0, [], [])}
     assert graph_differences(snapshot, moved) == ["(0, 1): trie rows differ", "(0, 2): status or examples differ"]
     assert graph_differences(snapshot, {(0, 1): snapshot[(0, 1)]}) == ["(0, 2): only in one"]
+
+
+def test_ingest_help_lists_the_scale_out_options():
+    result = runner.invoke(app, ["ingest", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in ("--shard", "--finish", "--ray", "--workers"):
+        assert option in result.output

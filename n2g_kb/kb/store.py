@@ -118,16 +118,11 @@ class Store:
             raise self._wrap(e) from e
         return [r.data() for r in records]
 
-    def _session(self) -> neo4j.Session:
-        """A write session that shares `execute_query`'s bookmarks, so on a cluster
-        (neo4j:// URIs) a read after a write sees it, whichever member serves the read."""
-        return self.driver.session(database=self.database, bookmark_manager=self.driver.execute_query_bookmark_manager)
-
     # -- schema and housekeeping ---------------------------------------------------------
     def init_schema(self) -> None:
         """Creates the constraints and indexes (idempotent) and waits until they are online."""
         try:
-            with self._session() as session:
+            with self.driver.session(database=self.database) as session:
                 for statement in cypher.statements("schema"):
                     session.run(statement).consume()
                 session.run("CALL db.awaitIndexes(300)").consume()
@@ -182,7 +177,7 @@ class Store:
             tx.run(query, params).consume()
 
         try:
-            with self._session() as session:
+            with self.driver.session(database=self.database) as session:
                 session.execute_write(work)
         except (nx.Neo4jError, nx.DriverError, OSError) as e:
             raise self._wrap(e) from e

@@ -230,9 +230,11 @@ class _Pool:
             text = str(e.cause or e).strip().splitlines()
             raise N2GKBError(f"a Ray worker failed: {text[-1] if text else type(e).__name__}") from e
         except ray.exceptions.RayActorError as e:
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            reason = lines[0][:200] if lines else type(e).__name__
             raise N2GKBError(
-                f"a Ray worker died and was restarted {self.ray_options.max_retries} times without finishing its work "
-                "(out of memory? a node lost?); everything written is kept: run the same command again to resume"
+                f"a Ray worker died and could not finish its work within {self.ray_options.max_retries} restarts "
+                f"({reason}); everything written is kept: run the same command again to resume"
             ) from e
 
     def stop(self) -> None:

@@ -86,7 +86,12 @@ def shards_holding(pairs: Sequence[tuple[int, int]], layers: Sequence[int], neur
     found = set()
     for layer, n in pairs:
         position = layer_pos[layer] * len(neurons) + neuron_pos[n]
-        found.add(next(i for i in range(1, count + 1) if Shard(i, count).bounds(total)[1] > position))
+        index = min(count, position * count // total + 1)  # a first guess, off by at most one
+        while Shard(index, count).bounds(total)[0] > position:
+            index -= 1
+        while Shard(index, count).bounds(total)[1] <= position:
+            index += 1
+        found.add(index)
     return sorted(found)
 
 
