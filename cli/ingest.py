@@ -45,34 +45,43 @@ _STAGE_ORDER = ("prune", "saliency", "augment", "saliency-augmented", "trie")
 
 
 class _RunProgress:
-    """Neurons done in the whole run, counting the chunk in flight by how far its
-    extraction stages have got, so the bars (and their ETAs) move inside a chunk too."""
+    """Neurons extracted in the whole run and per layer, counting the chunk in flight by
+    how far its extraction stages have got, so the bars (and their ETAs) move inside a
+    chunk too. Counts extraction, not writes: chunks are written in the background, so
+    the written count lags (the layer bars never go below it)."""
 
     def __init__(self, chunk_size: int) -> None:
         self.chunk_size = max(1, chunk_size)
         self.total = 0
         self.skipped = 0
-        self.first: dict[int, int] = {}
-        self.done: dict[int, int] = {}
+        self.base: dict[int, int] = {}
         self.sizes: dict[int, int] = {}
+        self.extracted: dict[int, int] = {}
         self.partial = 0.0
 
-    def layer(self, layer: int, done: int, total: int) -> None:
-        self.first.setdefault(layer, done)
-        self.done[layer] = done
+    def layer(self, layer: int, done: int, total: int) -> float:
+        """A layer event (its start, or a chunk written): the layer's neurons done."""
+        self.base.setdefault(layer, done)
         self.sizes[layer] = total
-        self.partial = 0.0
+        return max(float(done), self.layer_done(layer))
+
+    def layer_done(self, layer: int) -> float:
+        return self.base.get(layer, 0) + self.extracted.get(layer, 0) + self.partial
 
     def step(self, layer: int, stage: str, done: int, total: int) -> float:
-        """The layer's fractional neurons done, after a step event of its chunk."""
-        if stage in _STAGE_ORDER and layer in self.done:
+        """A step event of the chunk in flight: the layer's fractional neurons done."""
+        if stage == "neurons" and done >= total:
+            self.extracted[layer] = self.extracted.get(layer, 0) + done
+            self.partial = 0.0
+        elif stage in _STAGE_ORDER:
             position = _STAGE_ORDER.index(stage) + (done / total if total else 0.0)
-            chunk = min(self.chunk_size, self.sizes[layer] - self.done[layer])
-            self.partial = chunk * position / len(_STAGE_ORDER)
-        return self.done.get(layer, 0) + self.partial
+            left = self.sizes.get(layer, self.chunk_size) - self.base.get(layer, 0) - self.extracted.get(layer, 0)
+            self.partial = max(0, min(self.chunk_size, left)) * position / len(_STAGE_ORDER)
+        return self.layer_done(layer)
 
     def run_done(self) -> float:
-        return self.skipped + sum(self.done[k] - self.first[k] for k in self.done) + self.partial
+        done = self.skipped + sum(self.extracted.values()) + self.partial
+        return min(float(self.total), done) if self.total else done
 
 
 class _Display:
@@ -115,9 +124,9 @@ class _Display:
             task = self._task("collect", "Gathering top examples (windows)", event.total)
             p.update(task, completed=event.done, total=event.total)
         elif event.stage == "layer":
-            self.run.layer(event.layer, event.done, event.total)
+            done = self.run.layer(event.layer, event.done, event.total)
             task = self._task(f"layer{event.layer}", f"Layer {event.layer} (neurons)", event.total)
-            p.update(task, completed=event.done, total=event.total)
+            p.update(task, completed=done, total=event.total)
             self._update_run()
         elif event.stage == "step":
             name = _STEP_NAMES.get(event.detail, event.detail)

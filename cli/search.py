@@ -666,7 +666,8 @@ def _print_examples(graph) -> None:
             continue
         console.print(f"\n[bold]{split} examples[/bold] ({len(chosen)}; colour: activation / {scale:.2f}; ¶ = document boundary)")
         for r in chosen:
-            line = Text(f"{r['key_activation']:6.2f}  ", style="dim")
+            line = Text()
+            line.append(f"{r['key_activation']:6.2f}  ", style="dim")
             line.append_text(example_text(r, scale))
             console.print(line, soft_wrap=True, highlight=False)
 

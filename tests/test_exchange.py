@@ -22,7 +22,10 @@ def header_params(name: str) -> dict:
 
 
 def scrub(value):
-    """Drops `updated_at` (the time a neuron was written) wherever a node's properties appear."""
+    """Drops `updated_at` (the time a neuron was written) wherever a node's properties appear;
+    rounds floats to 12 places (a mean over neurons sums them in storage order)."""
+    if isinstance(value, float):
+        return round(value, 12)
     if isinstance(value, dict):
         return {k: scrub(v) for k, v in value.items() if k != "updated_at"}
     if isinstance(value, list):
@@ -38,7 +41,7 @@ def every_answer(store) -> dict:
     for model, layer, neuron in [(FIXTURE_MODEL, 1, 7), (FIXTURE_MODEL, 2, 8), (OTHER_MODEL, 0, 1)]:
         record = store.read("read/neuron", model=model, layer=layer, index=neuron)[0]
         props = {k: v for k, v in record["neuron"].items() if k != "updated_at"}
-        answers[(model, layer, neuron)] = json.loads(json.dumps([props, record["nodes"], record["examples"]], sort_keys=True, default=str))
+        answers[(model, layer, neuron)] = scrub(json.loads(json.dumps([props, record["nodes"], record["examples"]], sort_keys=True, default=str)))
     answers["summary"] = [store.read("read/summary_edges", model=m) for m in (FIXTURE_MODEL, OTHER_MODEL)]
     return answers
 

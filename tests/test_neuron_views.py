@@ -223,15 +223,17 @@ def test_ingest_progress_counts_the_whole_run_and_moves_inside_a_chunk():
 
     run = _RunProgress(chunk_size=4)
     run.total, run.skipped = 20, 2  # two layers of 10, two neurons already stored
-    run.layer(0, 2, 10)
-    assert run.run_done() == 2
+    assert run.layer(0, 2, 10) == 2 and run.run_done() == 2
     assert run.step(0, "prune", 5, 10) == pytest.approx(2 + 4 * 0.5 / 5)
-    assert run.step(0, "trie", 10, 10) == pytest.approx(2 + 4)
-    run.layer(0, 6, 10)  # the chunk is written
+    assert run.step(0, "trie", 2, 2) == pytest.approx(2 + 4)
+    assert run.step(0, "neurons", 4, 4) == pytest.approx(6)  # the chunk is extracted
     assert run.run_done() == pytest.approx(6)
-    run.layer(1, 0, 10)
+    run.step(0, "prune", 0, 10)
+    run.step(0, "neurons", 4, 4)
+    assert run.layer(1, 0, 10) == 0  # layer 1 starts while layer 0's chunks are still being written
     run.step(1, "saliency", 0, 8)
-    assert run.run_done() == pytest.approx(6 + 4 * 1 / 5)
+    assert run.run_done() == pytest.approx(2 + 8 + 4 * 1 / 5)
+    assert run.layer(0, 6, 10) == pytest.approx(10 + 4 * 1 / 5)  # written count lags: never shown below extraction
 
 
 def test_ingest_log_progress_prints_a_run_eta():
@@ -246,6 +248,7 @@ def test_ingest_log_progress_prints_a_run_eta():
         display(ProgressEvent("resume", 0, 4, None, ""))
         display(ProgressEvent("layer", 0, 4, 0, ""))
         display(ProgressEvent("step", 1, 2, 0, "prune"))
+        display(ProgressEvent("step", 2, 2, 0, "neurons"))
         display(ProgressEvent("layer", 2, 4, 0, ""))
     finally:
         ingest.err_console.print = saved
