@@ -3,7 +3,7 @@
 A tiny SAE and a tiny transcoder are trained in-process on the tiny GPT-2's activations and
 written in the SAELens layout; `n2gkb ingest MODEL --sae DIR --latents ...` mines, extracts
 and stores their latents under `MODEL@SAE`, and `search`, `show` and `evaluate` (from the
-stored graphs and on a new corpus) read them back. A tiny Llama goes through the same CLI.
+stored graphs and on a new corpus) and `site` read them back. A tiny Llama goes through the same CLI.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _json(env, *args: str):
     return json.loads(result.stdout)
 
 
-def test_sae_latents_are_ingested_searched_shown_and_evaluated(env, store, model_dir, saes, corpus_file):
+def test_sae_latents_are_ingested_searched_shown_and_evaluated(env, store, model_dir, saes, corpus_file, tmp_path):
     result = _ingest(env, model_dir, corpus_file, "--sae", str(saes["res"]), "--latents", "0-7")
     assert result.exit_code == 0, result.output
     name = "tiny@res-sae"
@@ -97,6 +97,11 @@ def test_sae_latents_are_ingested_searched_shown_and_evaluated(env, store, model
     assert (shown["kind"], shown["sae"], shown["status"]) == ("sae_latent", "res-sae", "ok")
     text = runner.invoke(app, ["show", name, "1", str(ok[0])], env=env)
     assert f"{name}  layer 1  latent {ok[0]}  status ok" in text.stdout
+
+    site = runner.invoke(app, ["site", str(tmp_path / "site"), "--model", name], env=env)
+    assert site.exit_code == 0, site.output
+    page = tmp_path / "site" / "n" / "tiny_res-sae" / f"1_{ok[0]}.html"
+    assert page.is_file() and name in page.read_text(encoding="utf-8")
 
     evaluated = runner.invoke(app, ["evaluate", name, "--json"], env=env)
     assert evaluated.exit_code == 0, evaluated.output
