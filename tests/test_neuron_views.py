@@ -253,3 +253,17 @@ def test_ingest_log_progress_prints_a_run_eta():
     finally:
         ingest.err_console.print = saved
     assert any(line.startswith("All chosen neurons: 2/4 (eta") for line in lines), lines
+
+
+def test_every_param_block_of_the_browser_guide_sets_all_of_some_querys_parameters():
+    from pathlib import Path
+
+    from n2g_kb.kb import library
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "browser.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```\n((?::param [^\n]+\n)+)```", text)
+    assert len(blocks) >= 10
+    wanted = [set(library.query_parameters(name)) for name in library.query_names()]
+    for block in blocks:
+        given = set(re.findall(r":param (\w+) =>", block))
+        assert given in wanted, f"docs/browser.md sets {sorted(given)}, which is no query's full parameter set"
