@@ -359,6 +359,8 @@ def run_ray_ingest(
     ray_options = ray_options or RayOptions()
     if options.shard:
         raise ConfigError("--shard and --ray do not mix: Ray spreads the whole ingest itself")
+    if options.sae is not None:
+        raise ConfigError("--sae does not run on --ray yet; use --shard I/N to spread SAE latents over processes")
     ray = _import_ray()
     started = False
     if not ray.is_initialized():
@@ -375,7 +377,7 @@ def run_ray_ingest(
     pool = _Pool(ray, options, settings, ray_options)
     try:
         ingest = _RayIngest(store, options, progress, runs_dir or runs_root(), pool)
-        return ingest.run(pool.start, lambda *a, **k: None)
+        return ingest.run(pool.start, lambda *a, **k: None, lambda *a, **k: None)  # workers load their own masked LM
     finally:
         pool.stop()
         if started:
