@@ -191,7 +191,7 @@ def profile(store, name: str, params: dict) -> int:
 
     with store.driver.session(database=store.database) as session:
         result = session.run("PROFILE " + cypher.load(name), params)
-        result.consume()
+        list(result)
         return db_hits(result.consume().profile)
 
 

@@ -359,6 +359,15 @@ def ingest(
         int | None,
         typer.Option("--workers", help="With --ray: how many workers (default one per GPU, else one per CPU).", rich_help_panel=_SCALE),
     ] = None,
+    bulk: Annotated[
+        bool,
+        typer.Option(
+            "--bulk",
+            help="Into an empty managed knowledge base: build it at the end with neo4j-admin import (fastest); "
+            "otherwise (data already there, or NEO4J_URI) the neurons are written over Bolt as usual.",
+            rich_help_panel=_SCALE,
+        ),
+    ] = False,
     finish: Annotated[
         bool,
         typer.Option(
@@ -407,7 +416,15 @@ def ingest(
         if workers is not None and ray is None:
             raise ConfigError("--workers needs --ray (e.g. --ray local --workers 4)")
         run = run_ingest if ray is None else _ray_runner(ray, workers)
-        with open_store(connection(uri, user, password, database)) as store:
+        settings = connection(uri, user, password, database)
+        if bulk and ray is None and shard is None and settings.managed:
+            import functools
+
+            from n2g_kb.kb.localdb import LocalNeo4j
+            from n2g_kb.settings import LocalServerSettings
+
+            run = functools.partial(run_ingest, bulk=LocalNeo4j(LocalServerSettings.from_env()))
+        with open_store(settings) as store:
             if finish:
                 done = finish_sharded(store, options)
                 console.print(

@@ -39,11 +39,8 @@ MODELS = {
 
 
 @pytest.fixture(scope="module")
-def bulk_store(tmp_path_factory):
-    from n2g_kb.kb.bulk import bulk_build
-    from n2g_kb.kb.db import connect
+def bulk_server(tmp_path_factory):
     from n2g_kb.kb.localdb import LocalNeo4j
-    from n2g_kb.kb.store import Store
     from n2g_kb.settings import LocalServerSettings, cache_dir
 
     server = LocalNeo4j(
@@ -53,16 +50,23 @@ def bulk_store(tmp_path_factory):
         )
     )
     server.start()
-    try:
-        settings = server.connection("neo4j")
-        driver = connect(settings, retry_s=60.0)
-        store = Store(driver, "neo4j", settings=settings)
-        stats = bulk_build(server, store, MODELS, results_with_examples())
-        assert stats.neurons == len(fixture_results()) and stats.trie_nodes > 0
-        yield store
-        driver.close()
-    finally:
-        server.stop()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bulk_store(bulk_server):
+    from n2g_kb.kb.bulk import bulk_build
+    from n2g_kb.kb.db import connect
+    from n2g_kb.kb.store import Store
+
+    settings = bulk_server.connection("neo4j")
+    driver = connect(settings, retry_s=60.0)
+    store = Store(driver, "neo4j", settings=settings)
+    stats = bulk_build(bulk_server, store, MODELS, results_with_examples())
+    assert stats.neurons == len(fixture_results()) and stats.trie_nodes > 0
+    yield store
+    driver.close()
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +141,39 @@ def test_the_bulk_build_refuses_a_knowledge_base_that_holds_data(bolt_store):
 
     with pytest.raises(BulkImportError, match="empty"):
         bulk_build(object(), bolt_store, MODELS, [])
+
+
+def test_an_ingest_through_the_bulk_path_stores_what_the_bolt_path_stores(bulk_server, bulk_store, bolt_store, tmp_path):
+    """Runs last: it empties both databases and ingests a tiny model into each."""
+    from n2g_kb.lm.model import load_model
+    from n2g_kb.runners.ingest import IngestOptions, run_ingest
+    from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
+
+    model_dir = build_tiny_gpt2(tmp_path / "tiny", corpus=synthetic_corpus(200), d_mlp=16)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(synthetic_corpus(150, seed=5)), encoding="utf-8")
+    loaded = load_model(str(model_dir), device="cpu")
+    options = IngestOptions(model=str(model_dir), layers="0-1", neurons="0-5", examples=6, corpus=str(corpus),
+                            context=24, batch_size=16, augmenter=None, chunk_size=3, device="cpu", name="tiny")
+    summaries = []
+    for store, bulk in ((bolt_store, None), (bulk_store, bulk_server)):
+        store.clear()
+        summaries.append(run_ingest(store, options, load_model=lambda *a, **k: loaded, runs_dir=tmp_path / "runs", bulk=bulk))
+    assert summaries[0].written == summaries[1].written > 0
+    for r in (bolt_store, bulk_store):
+        assert r.read("ingest/run", id=summaries[0].run_id)[0]["produced"] == 12
+    for layer in (0, 1):
+        assert bolt_store.neuron_status("tiny", layer) == bulk_store.neuron_status("tiny", layer)
+        for index in range(6):
+            assert bolt_store.load_neuron("tiny", layer, index) == bulk_store.load_neuron("tiny", layer, index)
+    for name, params in [
+        ("query/models", {}),
+        ("query/layer_summary", {"model": "tiny"}),
+        ("query/polysemantic", {"model": "tiny", "layer": None, "min_groups": 1, "limit": 100}),
+        ("query/similar", {"model": "tiny", "layer": None, "neuron": None, "threshold": 0.0, "cross_layer_only": False, "limit": 1000}),
+    ]:
+        a, b = bolt_store.read(name, **params), bulk_store.read(name, **params)
+        if name == "query/models":
+            for rows in (a, b):
+                rows[0]["properties"].pop("name", None)
+        assert a == b, name

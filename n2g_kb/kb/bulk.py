@@ -13,7 +13,10 @@ server (`n2g_kb.kb.localdb.LocalNeo4j`) whose database is still empty:
    cypher/schema.cypher are created (Neo4j builds the indexes from the imported data).
 
 Anything else (a knowledge base that already holds data, a user's own server) is written
-over Bolt in batched UNWIND transactions (`Store.write_neurons`), which `write` does.
+over Bolt in batched UNWIND transactions (`Store.write_neurons`). `n2gkb ingest --bulk`
+(`run_ingest(bulk=server)`) spools an ingest's neurons (`BulkSink`) and builds them in at
+the end when the managed knowledge base is empty; the `Store` is handed a new driver after
+the swap (the old one's bookmarks point past the new database's transactions).
 """
 
 from __future__ import annotations
@@ -74,6 +77,11 @@ EXAMPLE_COLUMNS = {
     "model": "string", "layer": "long", "neuron": "long", "split": "string", "idx": "long", "pos": "long",
     "tokens": "string[]", "activations": "double[]",
 }
+
+
+def _native(props: dict[str, Any]) -> dict[str, Any]:
+    """Driver values as plain Python (Neo4j temporal values to datetime)."""
+    return {k: (v.to_native() if hasattr(v, "to_native") else v) for k, v in props.items()}
 
 
 def _type(value: Any) -> str:
@@ -178,9 +186,11 @@ def write_csv(
     run_id: str | None = None,
     kb_id: str | None = None,
     chunk: int = 512,
+    runs: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[str], BulkStats]:
-    """The graph of `results` (of the `models`: name -> Model properties) as CSV files in
-    `directory`; returns the import arguments."""
+    """The graph of `results` (of the `models`: name -> Model properties; `runs`: Run
+    nodes as {props, model}) as CSV files in `directory`; returns the import arguments.
+    A neuron's run is its result's run (`run_id` for all of them when given)."""
     import uuid
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -201,14 +211,24 @@ def write_csv(
         "FIRES_ON": _Table(directory / "fires_on.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {"activation": "double"}),
         "CONTEXT": _Table(directory / "context.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {"importance": "double"}),
         "HAS_EXAMPLE": _Table(directory / "has_example.csv", [":START_ID(Neuron)", ":END_ID(Example)"], {}),
+        "PRODUCED": _Table(directory / "produced.csv", [":START_ID(Run)", ":END_ID(Neuron)"], {}),
+        "OF_MODEL": _Table(directory / "of_model.csv", [":START_ID(Run)", ":END_ID(Model)"], {}),
     }
+    labels["Run"] = _Table(directory / "runs.csv", [":ID(Run)"])
     tokens: dict[str, str] = {}
     shapes: set[str] = set()
     trie_counter = example_counter = 0
     model_ids = {}
     for number, (name, props) in enumerate(models.items()):
         model_ids[name] = f"m{number}"
-        labels["Model"].add([model_ids[name]], {**(props or {}), "name": name})
+        labels["Model"].add([model_ids[name]], {**_native(props or {}), "name": name})
+    run_ids = {}
+    for number, run in enumerate(runs):
+        props = _native(run["props"])
+        run_ids[props["id"]] = f"r{number}"
+        labels["Run"].add([f"r{number}"], props)
+        if run.get("model") in model_ids:
+            rels["OF_MODEL"].add([f"r{number}", model_ids[run["model"]]], {})
 
     def token_id(text: str) -> str:
         found = tokens.get(text)
@@ -217,18 +237,20 @@ def write_csv(
             labels["Token"].add([found], {"text": text})
         return found
 
-    batch: list[NeuronResult] = []
+    batch: list[tuple[NeuronResult, str | None]] = []
 
     def flush() -> None:
         if not batch:
             return
-        for model in dict.fromkeys(r.model for r in batch):
+        for model in dict.fromkeys(r.model for r, _ in batch):
             if model not in model_ids:
                 raise BulkImportError(f"neuron of model {model!r}, which is not among the models to import")
-            write(model, neuron_params(model, [r for r in batch if r.model == model]))
+            for run in dict.fromkeys(run for r, run in batch if r.model == model):
+                chosen = [r for r, rr in batch if r.model == model and rr == run]
+                write(model, neuron_params(model, chosen), run)
         batch.clear()
 
-    def write(model: str, params: dict[str, Any]) -> None:
+    def write(model: str, params: dict[str, Any], run: str | None) -> None:
         nonlocal trie_counter, example_counter
         shapes.update(params["shapes"])
         for row in params["neurons"]:
@@ -236,11 +258,13 @@ def write_csv(
             stats.neurons += 1
             scalars = {k: v for k, v in row.items() if k not in _STRUCTURE}
             props = {
-                "model": model, **scalars, "run_id": run_id, "updated_at": now,
+                "model": model, **scalars, "run_id": run, "updated_at": now,
                 **row["metrics"], **row["derived"], **row["props"],
             }
             labels["Neuron"].add([nid], props)
             rels["HAS_NEURON"].add([model_ids[model], nid], {})
+            if run in run_ids:
+                rels["PRODUCED"].add([run_ids[run], nid], {})
             ids = []
             for node in row["nodes"]:
                 tid = f"t{trie_counter}"
@@ -269,8 +293,8 @@ def write_csv(
                 )
                 rels["HAS_EXAMPLE"].add([nid, xid], {})
 
-    for result in results:
-        batch.append(result)
+    for item in results:
+        batch.append(item if isinstance(item, tuple) else (item, run_id))  # (result, run id)
         if len(batch) >= chunk:
             flush()
     flush()
@@ -319,18 +343,23 @@ def bulk_build(
     on_status: Callable[[str], None] | None = None,
 ) -> BulkStats:
     """Builds the managed server's (empty) knowledge base from `results` (neurons of
-    `models`: name -> Model properties) with neo4j-admin import and swaps it in; `store`
-    is a Store on that server."""
+    `models`: name -> Model properties; items may be (result, run id) pairs) with
+    neo4j-admin import and swaps it in; `store` is a Store on that server. Model and Run
+    nodes already there (an ingest writes them first) are carried over."""
     say = on_status or (lambda msg: None)
-    if store.counts()["nodes"] != 0:
+    existing = store.read("bulk/existing")[0]
+    if existing["others"]:
         raise BulkImportError("the bulk build needs an empty knowledge base; this one holds data (write over Bolt instead)")
+    models = {**{m["name"]: {k: v for k, v in m.items() if k != "name"} for m in existing["models"]},
+              **{name: {**next((m for m in existing["models"] if m["name"] == name), {}), **(props or {})}
+                 for name, props in models.items()}}
     work = server.home / f"bulk-{int(time.time() * 1000)}"
     staging_conf = work / "conf"
     staging_data = work / "data"
     try:
         t0 = time.perf_counter()
         say("writing CSV ...")
-        args, stats = write_csv(work / "csv", models, results, run_id)
+        args, stats = write_csv(work / "csv", models, results, run_id, runs=existing["runs"])
         stats.csv_seconds = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -359,7 +388,8 @@ def bulk_build(
         say("creating constraints and indexes ...")
         from n2g_kb.kb.db import connect
 
-        connect(server.connection(DATABASE), retry_s=120.0).close()
+        # a new driver: the old one's bookmarks point past the new database's transactions
+        store.driver = connect(server.connection(DATABASE), retry_s=120.0)
         store._schema_ready = False
         store.init_schema()
         stats.index_seconds = time.perf_counter() - t0
@@ -402,3 +432,50 @@ def swap_in(server: Any, staging_data: Path) -> None:
         shutil.rmtree(aside, ignore_errors=True)
 
 
+
+
+class BulkSink:
+    """Takes an ingest's neuron writes (`write_neurons`, as `Store` does) into a spool
+    file, and builds them into the empty managed knowledge base at `finish`; nothing
+    reaches Neo4j before that (an interrupted ingest leaves the knowledge base as it was)."""
+
+    def __init__(self, server: Any, store: Any) -> None:
+        import tempfile
+
+        self.server = server
+        self.store = store
+        self.directory = Path(tempfile.mkdtemp(prefix="n2gkb-bulk-"))
+        self.spool = open(self.directory / "results.pkl", "wb")
+
+    @classmethod
+    def usable(cls, store: Any) -> bool:
+        """True when the knowledge base holds nothing but Model / Run nodes."""
+        return store.read("bulk/existing")[0]["others"] == 0
+
+    def write_neurons(self, model: str, results: Sequence[NeuronResult], run_id: str | None = None) -> None:
+        import pickle
+
+        pickle.dump([(r, run_id) for r in results], self.spool, protocol=5)
+        self.spool.flush()
+
+    def _spooled(self) -> Iterable[tuple[NeuronResult, str | None]]:
+        import pickle
+
+        with open(self.directory / "results.pkl", "rb") as f:
+            while True:
+                try:
+                    yield from pickle.load(f)
+                except EOFError:
+                    return
+
+    def finish(self, on_status: Callable[[str], None] | None = None) -> BulkStats:
+        self.spool.close()
+        try:
+            return bulk_build(self.server, self.store, {}, self._spooled(), on_status=on_status)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if not self.spool.closed:
+            self.spool.close()
+        shutil.rmtree(self.directory, ignore_errors=True)

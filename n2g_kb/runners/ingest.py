@@ -340,8 +340,13 @@ def run_ingest(
     on_written: Callable[[Sequence[NeuronResult]], None] | None = None,
     runs_dir: Path | None = None,
     load_sae: Callable[..., Any] | None = None,
+    bulk: Any = None,
 ) -> IngestSummary:
     """Ingests the neurons `options` choose into the knowledge base behind `store`.
+
+    `bulk` (the managed `LocalNeo4j` behind `store`): when its knowledge base is still
+    empty, the neurons are spooled and built in at the end with neo4j-admin import
+    (`n2g_kb.kb.bulk`) instead of written over Bolt chunk by chunk.
 
     `load_model(name_or_path, device=, dtype=)` and `load_augmenter(name, device=,
     batch_size=)` default to `n2g_kb.lm.model.load_model` / `n2g_kb.n2g.augment.load_augmenter`
@@ -356,6 +361,7 @@ def run_ingest(
     if load_sae is None:
         from n2g_kb.lm.sae import load_sae
     ingest = _Ingest(store, options, progress, on_written, runs_dir or runs_root())
+    ingest.bulk_server = bulk
     return ingest.run(load_model, load_augmenter, load_sae)
 
 
@@ -376,6 +382,7 @@ class _Ingest:
         self.fault_after = int(os.environ.get(FAULT_ENV, "0") or 0)
         self.tokens_mined = 0
         self.from_checkpoint = False
+        self.bulk_server: Any = None
 
     def emit(self, stage: str, done: int = 0, total: int = 0, layer: int | None = None, detail: str = "") -> None:
         if self.progress is not None:
@@ -392,6 +399,13 @@ class _Ingest:
         if sae is not None:
             self.model.attach_sae(sae)
         self.timings["load_s"] = time.perf_counter() - self.started
+        sink = None
+        if self.bulk_server is not None:
+            from n2g_kb.kb.bulk import BulkSink
+
+            if BulkSink.usable(self.store):
+                sink = BulkSink(self.bulk_server, self.store)
+                self.emit("info", detail="empty knowledge base: the neurons will be bulk-imported at the end")
         self._plan()
         self.augmenter = None
         if self.n_todo and self.config.augment_model is not None and self.config.n_substitutes > 0:
@@ -401,12 +415,16 @@ class _Ingest:
                 self.config.augment_model, device=self.model.device, batch_size=self.config.mlm_batch_size
             )
         self._start_run()
-        self.writer = _Writer(self.store, self.name, self.run_id, self._written)
+        self.writer = _Writer(sink or self.store, self.name, self.run_id, self._written)
         try:
             if self.n_todo:
                 self._extract_all()
             self.writer.flush()
             props = self._finish("finished")
+            if sink is not None:
+                stats = sink.finish(on_status=lambda msg: self.emit("info", detail=msg))
+                self.emit("info", detail=f"bulk import: {stats.nodes + stats.relationships:,} nodes+relationships "
+                                         f"in {stats.seconds:.1f} s")
             self.emit("done", sum(self.counts.values()), self.n_todo)
         except KeyboardInterrupt:
             self._settle()
@@ -422,6 +440,8 @@ class _Ingest:
             raise
         finally:
             self.writer.close()
+            if sink is not None:
+                sink.discard()
         return IngestSummary(
             run_id=self.run_id,
             model=self.name,
