@@ -107,6 +107,17 @@ CASES = {
 }
 
 
+def rounded(value):
+    """Float sums may be taken in another order (avg over neurons read in another order)."""
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    return value
+
+
 def test_every_query_is_compared():
     assert set(CASES) == set(query_names())
 
@@ -122,7 +133,7 @@ def test_bulk_and_bolt_writes_give_the_same_answers(bulk_store, bolt_store, name
             for rows in (bolt, bulk):
                 for r in rows:
                     r["properties"].pop("name", None)
-        assert bulk == bolt, (name, params)
+        assert rounded(bulk) == rounded(bolt), (name, params)
         assert bolt or name in ("query/context_loose",), (name, params)
 
 
@@ -176,4 +187,4 @@ def test_an_ingest_through_the_bulk_path_stores_what_the_bolt_path_stores(bulk_s
         if name == "query/models":
             for rows in (a, b):
                 rows[0]["properties"].pop("name", None)
-        assert a == b, name
+        assert rounded(a) == rounded(b), name
