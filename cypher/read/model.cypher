@@ -1,4 +1,4 @@
-// One Model node's properties (n_layers, d_mlp, source, ...), or no row.
-// Parameters: $name.
-MATCH (m:Model {name: $name})
-RETURN properties(m) AS props
+// One model's node: its name and properties (no row when it is not stored).
+// Parameters: $model.
+MATCH (m:Model {name: $model})
+RETURN m.name AS model, properties(m) AS properties

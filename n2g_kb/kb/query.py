@@ -130,7 +130,11 @@ def _filters(store, model: str | None, layer: int | None) -> dict[str, Any]:
 
 
 def check_model(store, model: str) -> dict[str, Any]:
-    """The `models` row of `model`; `NotFoundError` naming the stored models otherwise."""
+    """`model`'s name and properties (one index seek); `NotFoundError` naming the stored
+    models otherwise."""
+    found = store.read("read/model", model=model)
+    if found:
+        return found[0]
     rows = store.read(f"{QUERY_FOLDER}/models")
     for row in rows:
         if row["model"] == model:
@@ -150,6 +154,8 @@ def missing_neuron_message(store, model_row: dict[str, Any], layer: int, neuron:
     model = model_row["model"]
     props = model_row.get("properties") or {}
     n_layers, d_mlp = props.get("n_layers"), props.get("d_mlp")
+    if "layers" not in model_row:
+        model_row = next((r for r in store.read(f"{QUERY_FOLDER}/models") if r["model"] == model), model_row)
     stored_layers = model_row.get("layers") or []
     where = f"No neuron {model} layer {layer} #{neuron} in the knowledge base"
     if n_layers is not None and not 0 <= layer < int(n_layers):
