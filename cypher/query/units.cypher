@@ -12,7 +12,11 @@
 //
 // Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
 // :param kind => 'neuron'
-MATCH (n:Neuron)
+
+// every model is listed on the KnowledgeBase node; its units hang off its Model node
+MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
+UNWIND kb.models AS name
+MATCH (:Model {name: name})-[:HAS_NEURON]->(n:Neuron)
 WITH n, coalesce(n.kind, 'neuron') AS kind
 WHERE $kind IS NULL OR kind = $kind
 RETURN n.model AS model, kind, n.sae AS sae, n.layer AS layer, count(n) AS units,
