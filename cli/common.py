@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from n2g_kb.errors import N2GKBError
+from n2g_kb.errors import ConfigError, N2GKBError
+
+try:  # typer >= 0.2x carries its own copy of click
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - typer on the click package
+    from click import get_current_context
 from n2g_kb.settings import ConnectionSettings, resolve
 
 console = Console()
@@ -47,10 +53,26 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _check_text(ctx) -> None:
+    """Arguments are UTF-8 text: bytes that are not (a lone surrogate once decoded) are
+    refused here, at the door, instead of failing deep in a tokenizer or the driver."""
+    for name, value in (ctx.params if ctx is not None else {}).items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, (str, Path)):
+                try:
+                    str(item).encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ConfigError(
+                        f"{name.replace('_', '-')} {ascii(str(item))[:80]} is not valid UTF-8 text (it holds bytes that "
+                        "are not UTF-8, seen here as lone surrogates); pass UTF-8 text"
+                    ) from None
+
+
 @contextlib.contextmanager
 def cli_errors() -> Iterator[None]:
     """Turns the project's own errors into one line on stderr and exit code 1."""
     try:
+        _check_text(get_current_context(silent=True))
         yield
     except N2GKBError as e:
         raise fail(str(e)) from None

@@ -155,11 +155,14 @@ def evaluate_cmd(
         from n2g_kb.runners.evaluate import CorpusOptions, EvalSettings, corpus_windows, evaluate_on_corpus, evaluate_stored
         from n2g_kb.views.report import layer_table, report_dict, write_report
         from n2g_kb.selection import parse_ranges
+        from n2g_kb.settings import output_path
 
         settings = EvalSettings(threshold=threshold, ngram_context=ngram_context)
         layer_sel = parse_ranges(layers, "--layers") if layers is not None else None
         neuron_sel = parse_ranges(neurons, "--neurons") if neurons is not None else None
         options = CorpusOptions(context=context, max_tokens=max_tokens, batch_size=batch_size)
+        if out is not None:
+            output_path(out, "--out", directory=True)  # before anything is computed or stored
         source = None
         if corpus is not None:
             from n2g_kb.runners.corpus import resolve_corpus

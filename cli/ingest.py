@@ -376,6 +376,14 @@ def ingest(
             rich_help_panel=_SCALE,
         ),
     ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="If the name holds a different model (another source or shape), delete it and ingest this one.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = False,
     uri: UriOpt = None,
     user: UserOpt = None,
     password: PasswordOpt = None,
@@ -403,6 +411,7 @@ def ingest(
             augmenter=augmenter,
             name=name,
             force=force,
+            replace=replace,
             chunk_size=chunk_size,
             method=method,
             shard=shard,

@@ -28,6 +28,7 @@ from cli.common import (
     status,
 )
 from n2g_kb.errors import ConfigError
+from n2g_kb.settings import output_error, output_path
 
 if TYPE_CHECKING:  # pandas is imported by the commands that need it, not at startup
     import pandas as pd
@@ -110,8 +111,10 @@ def emit(frame: pd.DataFrame, as_json: bool, as_csv: bool, empty: str = "No resu
 
     if as_json and as_csv:
         raise ConfigError("Choose one of --json and --csv")
+    # color=True: click would otherwise strip what looks like a terminal escape sequence
+    # from piped output, and with it tokens that hold one.
     if as_json:
-        typer.echo(json.dumps(_records(frame), ensure_ascii=False, default=str))
+        typer.echo(json.dumps(_records(frame), ensure_ascii=False, default=str), color=True)
         return
     if as_csv:
         flat = pd.DataFrame(
@@ -121,7 +124,7 @@ def emit(frame: pd.DataFrame, as_json: bool, as_csv: bool, empty: str = "No resu
             ],
             columns=list(frame.columns),
         )
-        typer.echo(flat.to_csv(index=False), nl=False)
+        typer.echo(flat.to_csv(index=False), nl=False, color=True)
         return
     if frame.empty:
         status(empty)
@@ -614,11 +617,16 @@ def show(
     with cli_errors():
         if out is not None and out.suffix.lower() not in _IMAGE_SUFFIXES:
             raise ConfigError(f"--out {out}: use a .svg, .png, .pdf or .dot file")
+        if out is not None:
+            output_path(out, "--out")
         with open_store(connection(uri, user, password, database)) as store:
             graph = query.load_graph(store, model, layer, neuron)
         if out is not None:
             title = f"{model} layer {layer} neuron {neuron}"
-            write_graph(render_trie(graph.trie, title, show_ignores=not hide_ignores), out)
+            try:
+                write_graph(render_trie(graph.trie, title, show_ignores=not hide_ignores), out)
+            except OSError as e:
+                raise output_error(out, "--out", e) from None
             status(f"Wrote {out}")
         r = graph.result
         if as_json:
@@ -779,7 +787,11 @@ def queries_export(
     from n2g_kb.kb import library
 
     with cli_errors():
-        written = library.export_browser_favorites(path)
+        output_path(path, "export to")
+        try:
+            written = library.export_browser_favorites(path)
+        except OSError as e:
+            raise output_error(path, "export to", e) from None
         console.print(
             f"Wrote {len(library.query_names())} queries to {written}. In Neo4j Browser open Favorites (the star), "
             "and drop the file on the import area (or drag it onto the window)."

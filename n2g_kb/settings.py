@@ -35,6 +35,93 @@ def data_dir() -> Path:
     return _env_path("N2GKB_DATA_DIR", xdg / "n2g-kb")
 
 
+OWN_ENTRIES = frozenset({"neo4j", "runs"})
+"""What n2g-kb keeps in its data dir; a data dir holding only these is n2g-kb's own."""
+
+
+def private_dir(path: Path, what: str = "N2GKB_DATA_DIR", own: bool = False) -> Path:
+    """`path` as a directory only its owner can enter (mode 0700), created with any missing
+    parents (each 0700 too); a path that is a file or cannot be created is a ConfigError.
+    An existing directory is made private only when it holds nothing but n2g-kb's own
+    entries, or is `own` (n2g-kb's by construction, e.g. the Neo4j home), so pointing
+    N2GKB_DATA_DIR at a shared folder never changes that folder."""
+    path = Path(path)
+    try:
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for p in reversed(missing):
+            p.mkdir(mode=0o700)
+        if not path.is_dir():
+            raise NotADirectoryError(f"{path} is a file")
+        if path.stat().st_mode & 0o077 and (own or path in missing or {p.name for p in path.iterdir()} <= OWN_ENTRIES):
+            path.chmod(0o700)
+    except FileExistsError:
+        return private_dir(path, what, own)  # made by a process running beside this one
+    except OSError as e:
+        reason = e.strerror or str(e)
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            reason = f"{existing} is a file, not a directory"
+        raise ConfigError(f"{what} {path} cannot be used ({reason}); set N2GKB_DATA_DIR to a directory you can write") from None
+    return path
+
+
+def output_path(path: str | Path, option: str, directory: bool = False) -> Path:
+    """`path` ready to be written: its folder (or, with `directory`, itself) created and
+    writable. Checked before any work, so a bad path costs nothing; else a ConfigError."""
+    target = Path(path).expanduser()
+    folder = target if directory else target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError("permission denied")
+        if not directory and target.is_dir():
+            raise IsADirectoryError("it is a directory")
+    except OSError as e:
+        raise output_error(path, option, e) from None
+    return target
+
+
+def output_error(path: str | Path, option: str, error: OSError) -> ConfigError:
+    """The one-line error for an output path that could not be written."""
+    reason = error.strerror or str(error) or type(error).__name__
+    existing = next((p for p in (Path(path), *Path(path).parents) if p.exists()), None)
+    if existing is not None and existing != Path(path) and not existing.is_dir():
+        reason = f"{existing} is a file, not a directory"
+    return ConfigError(f"{option} {path}: cannot write there ({reason}); choose a path you can write")
+
+
+def check_device(device: str | None, available: bool = True) -> str | None:
+    """`device` when torch can run on it (None = choose the best), else a ConfigError naming
+    the devices that exist (so `--device tpu` is not blamed on the model hub). With
+    `available` False only the name is checked, not that this machine has the device."""
+    if device is None:
+        return None
+    import torch
+
+    text = str(device).strip()
+    try:
+        parsed = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {device!r} is not a torch device; use cpu, cuda, cuda:N or mps") from None
+    usable = {
+        "cpu": lambda: True,
+        "cuda": torch.cuda.is_available,
+        "mps": lambda: getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
+    if parsed.type not in usable:
+        raise ConfigError(f"--device {device!r}: n2g-kb runs on cpu, cuda or mps, not {parsed.type}")
+    if not available:
+        return text
+    if not usable[parsed.type]():
+        raise ConfigError(f"--device {device!r}: no {parsed.type} device is available here; use --device cpu")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"--device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s); use cuda:0 .. "
+            f"cuda:{torch.cuda.device_count() - 1}"
+        )
+    return text
+
+
 def _port(var: str, default: int) -> int:
     raw = os.environ.get(var)
     if raw is None or raw == "":

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from n2g_kb.n2g.extract import extract_neurons
-from n2g_kb.runners.ingest import FAULT_ENV, IngestOptions
+from n2g_kb.faults import FAULT_ENV
+from n2g_kb.runners.ingest import IngestOptions
 from n2g_kb.runners.mining import MinedExamples
 from n2g_kb.lm.model import load_model
 from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
@@ -111,13 +112,13 @@ def test_a_killed_ingest_reruns_to_exactly_one_graph_per_neuron(env, store, mode
     args = _args(model_dir, corpus_file)
     killed = subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
-        env=os.environ | env | {FAULT_ENV: "2"},
+        env=os.environ | env | {FAULT_ENV: "chunk-written@2"},
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert killed.returncode == 137, killed.stderr[-2000:]
+    assert killed.returncode == -9, killed.stderr[-2000:]
     partial = store.read("ingest/audit_neurons", model="tiny")
     assert 4 <= len(partial) < 8
 

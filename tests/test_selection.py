@@ -52,3 +52,22 @@ def test_format_ranges_writes_the_compact_form_that_parses_back():
     assert format_ranges(values) == "0-3,7,9-10,42"
     assert parse_ranges(format_ranges(values)) == values
     assert format_ranges([]) == ""
+
+
+def test_a_huge_neuron_range_is_rejected_from_its_bounds_without_being_expanded():
+    import tracemalloc
+
+    tracemalloc.start()
+    with pytest.raises(SelectionError) as e:
+        parse_neurons("0-999999999", 64, "tiny")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert str(e.value) == "--neurons: neuron 64 is out of range; tiny has 64 neurons per layer (use 0-63)"
+    assert peak < 1_000_000  # bytes: nothing was expanded
+    with pytest.raises(SelectionError, match="layer 12 is out of range"):
+        parse_layers("5-7,12-999999999999", 12, "gpt2")
+
+
+def test_a_selection_without_a_model_to_bound_it_refuses_to_expand_past_a_million():
+    with pytest.raises(SelectionError, match=r"^--neurons 0-999999999: selects 1,000,000,000 numbers"):
+        parse_ranges("0-999999999", "--neurons")

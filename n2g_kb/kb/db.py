@@ -8,6 +8,7 @@ started on demand.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -21,6 +22,17 @@ from n2g_kb.settings import ConnectionSettings, LocalServerSettings
 
 if TYPE_CHECKING:
     from n2g_kb.kb.store import Store
+
+# The driver logs a warning for every retry while Neo4j is down; they are for programs
+# that configure logging (they still propagate to the root logger), not for CLI users,
+# who get one line once the retries are over.
+logging.getLogger("neo4j").addHandler(logging.NullHandler())
+
+RETRY_S = 2.0
+"""How long the driver retries a transaction that failed for a transient reason or a lost
+connection: lock waits and a restarting server are ridden out, and a Neo4j that died
+is an error within seconds (well under 15 s with the writes still queued)."""
+CONNECT_TIMEOUT_S = 5.0
 
 
 def _hint(settings: ConnectionSettings) -> str:
@@ -70,7 +82,8 @@ def connect(settings: ConnectionSettings, retry_s: float = 0.0) -> neo4j.Driver:
             driver = GraphDatabase.driver(
                 settings.uri,
                 auth=auth,
-                connection_timeout=10,
+                connection_timeout=CONNECT_TIMEOUT_S,
+                max_transaction_retry_time=RETRY_S,
                 max_connection_lifetime=3600,
                 # Server notifications (e.g. "property key does not exist" on a fresh
                 # database) are advice for query authors, not for CLI users.

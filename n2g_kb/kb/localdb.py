@@ -10,6 +10,10 @@ it. State lives in files of the home dir:
     <data_dir>/neo4j/logs/              neo4j.log, debug.log, console.log
     <data_dir>/neo4j/server.json        pid, ports, version of the running server
     <data_dir>/neo4j/password           generated once, mode 0600
+The data dir and everything n2g-kb creates in it are private to the user (0700 dirs,
+0600 password file). The password never appears on a command line: it is written to its
+file first (0600), and Neo4j's admin tool reads it from there (`@file` argument), so a
+kill at any point of the first start leaves a home that the next start completes.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from importlib import resources
 from pathlib import Path
 
 from n2g_kb.errors import LocalServerError
-from n2g_kb.settings import DEFAULT_USER, ConnectionSettings, LocalServerSettings
+from n2g_kb.faults import fault_point
+from n2g_kb.settings import DEFAULT_USER, ConnectionSettings, LocalServerSettings, private_dir
 
 NEO4J_VERSION = "5.26.19"
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
@@ -146,6 +151,21 @@ def _pid_is_our_server(pid: int, home: Path) -> bool:
     return ENTRY_POINT in cmdline and str(home) in cmdline
 
 
+def _find_server(home: Path) -> int | None:
+    """The pid of a Neo4j running from `home` that no state file records, if any (Linux)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    for entry in proc.iterdir():
+        if entry.name.isdigit() and _pid_is_our_server(int(entry.name), home):
+            try:
+                if f"--home-dir={home}\0" in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
 class LocalNeo4j:
     """The managed local server for one `LocalServerSettings` (one home dir)."""
 
@@ -167,9 +187,21 @@ class LocalNeo4j:
     def log_file(self) -> Path:
         return self.home / "logs" / "console.log"
 
+    @property
+    def auth_file(self) -> Path:
+        return self.home / "data" / "dbms" / "auth.ini"
+
+    def _started_once(self) -> bool:
+        """True once Neo4j has created its system database (it then ignores auth.ini)."""
+        return (self.home / "data" / "databases" / "system").exists()
+
+    def _prepare_home(self) -> None:
+        private_dir(self.settings.data_dir)
+        private_dir(self.home, own=True)
+
     @contextlib.contextmanager
     def _lock(self):
-        self.home.mkdir(parents=True, exist_ok=True)
+        self._prepare_home()
         with open(self.home / ".lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -228,7 +260,7 @@ class LocalNeo4j:
     def _write_config(self) -> None:
         s = self.settings
         for sub in ("conf", "data", "logs", "plugins", "import"):
-            (self.home / sub).mkdir(parents=True, exist_ok=True)
+            private_dir(self.home / sub, own=True)
         conf = "\n".join(
             [
                 "# Written by n2g-kb at every start; edit N2GKB_* variables instead.",
@@ -266,18 +298,42 @@ class LocalNeo4j:
             if not target.exists():
                 shutil.copyfile(jar, target)
 
+    def _write_password_file(self) -> str:
+        """A new password, on disk (0600, fsynced, renamed into place) before anything uses it."""
+        password = new_password()
+        for stale in self.home.glob(".password.tmp*"):  # left by a start killed while writing
+            stale.unlink(missing_ok=True)
+        tmp = self.password_file.with_name(f".password.tmp{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.password_file)
+        return password
+
     def _set_initial_password(self, java: str) -> None:
-        if (self.home / "data" / "dbms" / "auth.ini").exists() and self.password_file.exists():
-            return
-        if (self.home / "data" / "dbms" / "auth.ini").exists():
+        """Sets the neo4j user's password before the first start, from the password file.
+
+        Until Neo4j has created its system database, the auth file can be (re)written
+        any number of times, so a start killed at any point is completed by the next one.
+        """
+        if self._started_once():
+            if self.password_file.exists():
+                return
             raise LocalServerError(
                 f"The managed Neo4j in {self.home} has users but its password file is missing; "
                 f"restore {self.password_file} or point N2GKB_DATA_DIR at a fresh directory"
             )
-        password = new_password()
+        if not self.password_file.exists():
+            self._write_password_file()
+        self.password_file.chmod(0o600)
+        fault_point("db-password-file")
         env = dict(os.environ, NEO4J_HOME=str(self.home), NEO4J_CONF=str(self.home / "conf"))
+        # '@file': the admin tool (picocli) reads the argument from the file, so the
+        # password is never on a command line that `ps` shows to other users.
         proc = subprocess.run(
-            [java, "-cp", self._classpath(), ADMIN_TOOL, "dbms", "set-initial-password", password],
+            [java, "-cp", self._classpath(), ADMIN_TOOL, "dbms", "set-initial-password", f"@{self.password_file}"],
             capture_output=True,
             text=True,
             env=env,
@@ -285,8 +341,7 @@ class LocalNeo4j:
         )
         if proc.returncode != 0:
             raise LocalServerError(f"Could not set the managed Neo4j's initial password: {proc.stderr.strip()[:200]}")
-        self.password_file.touch(mode=0o600)
-        self.password_file.write_text(password)
+        fault_point("db-auth-set")
 
     # -- state ---------------------------------------------------------------------------
     def _read_state(self) -> dict | None:
@@ -296,15 +351,31 @@ class LocalNeo4j:
             return None
 
     def running_pid(self) -> int | None:
-        """The pid of the running server, or None; a stale state file is removed."""
+        """The pid of the running server, or None; a stale state file is removed, and a
+        server whose starter was killed before it wrote the state file is adopted."""
+        self._prepare_home()
         state = self._read_state()
-        if state is None:
-            return None
-        pid = state.get("pid")
+        pid = state.get("pid") if state else None
         if isinstance(pid, int) and _pid_is_our_server(pid, self.home):
             return pid
         self.state_file.unlink(missing_ok=True)
-        return None
+        orphan = _find_server(self.home)
+        if orphan is not None:
+            self._write_state(orphan)
+        return orphan
+
+    def _write_state(self, pid: int) -> None:
+        s = self.settings
+        state = {
+            "pid": pid,
+            "bolt_uri": s.bolt_uri,
+            "http_url": f"http://localhost:{s.http_port}",
+            "version": NEO4J_VERSION,
+            "started_at": time.time(),
+        }
+        tmp = self.state_file.with_name(f".server.json.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.state_file)
 
     def connection(self, database: str) -> ConnectionSettings:
         return ConnectionSettings(
@@ -331,6 +402,7 @@ class LocalNeo4j:
         with self._lock():
             pid = self.running_pid()
             if pid is not None:
+                self._wait_ready(lambda: None if _pid_alive(pid) else -1)  # it may still be starting
                 return pid, False
             java = find_java()
             if not self.is_assembled():
@@ -362,27 +434,19 @@ class LocalNeo4j:
             ]
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             log.close()
-            self.state_file.write_text(
-                json.dumps(
-                    {
-                        "pid": proc.pid,
-                        "bolt_uri": s.bolt_uri,
-                        "http_url": f"http://localhost:{s.http_port}",
-                        "version": NEO4J_VERSION,
-                        "started_at": time.time(),
-                    }
-                )
-            )
-            self._wait_ready(proc)
+            fault_point("db-server-spawned")
+            self._write_state(proc.pid)
+            self._wait_ready(proc.poll)
             return proc.pid, True
 
-    def _wait_ready(self, proc: subprocess.Popen) -> None:
+    def _wait_ready(self, exit_code) -> None:
+        """Waits for both ports; `exit_code()` is None while the server process lives."""
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
+            if exit_code() is not None:
                 self.state_file.unlink(missing_ok=True)
                 raise LocalServerError(
-                    f"Neo4j exited during start-up (code {proc.returncode}); see {self.home / 'logs'} "
+                    f"Neo4j exited during start-up (code {exit_code()}); see {self.home / 'logs'} "
                     "(neo4j.log, console.log) for the cause"
                 )
             if _port_open(self.settings.bolt_port) and _port_open(self.settings.http_port):

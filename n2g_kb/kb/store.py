@@ -20,9 +20,13 @@ from neo4j import exceptions as nx
 
 from n2g_kb.kb import cypher
 from n2g_kb.kb.precompute import NEURON_FIELDS, neuron_values, node_values
-from n2g_kb.errors import DatabaseError, NotFoundError
+from n2g_kb.errors import ConfigError, DatabaseError, NotFoundError
+from n2g_kb.faults import fault_point
 from n2g_kb.n2g.results import Example, NeuronResult
+from n2g_kb.n2g.trie import token_key
 from n2g_kb.settings import ConnectionSettings
+
+_WRITE_ATTEMPTS = 4  # a chunk whose neurons another writer created first is written again
 
 def _finite(x: Any) -> Any:
     """Neo4j stores NaN fine but JSON and comparisons do not; keep None for missing values."""
@@ -31,19 +35,35 @@ def _finite(x: Any) -> Any:
     return x
 
 
+def _key(token: str | None) -> str | None:
+    """Indexed token texts fit Neo4j's index key limit (see `n2g_kb.n2g.trie.token_key`)."""
+    return token_key(token) if isinstance(token, str) else token
+
+
+def _unicode_error(e: UnicodeError) -> ConfigError:
+    return ConfigError(
+        "a text given is not valid Unicode (it holds a lone surrogate, e.g. from bytes that are not UTF-8); "
+        "pass UTF-8 text"
+    )
+
+
 def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]:
     """The parameters of write/neurons for a batch of results (pure)."""
     neurons = []
     shapes: set[str] = set()
     for r in results:
         position = {row["id"]: i for i, row in enumerate(r.trie_nodes)}
-        derived = neuron_values(r.trie_nodes, r.firing_tokens, r.context_tokens)
+        # indexed token texts fit Neo4j's key limit (identity for extraction's own tokens)
+        trie = [{**row, "token": _key(row.get("token"))} for row in r.trie_nodes]
+        firing = {_key(t): a for t, a in r.firing_tokens.items()}
+        context = {_key(t): i for t, i in r.context_tokens.items()}
+        derived = neuron_values(trie, firing, context)
         shapes.update(derived.pop("shapes"))
         # empty values are left unset (as the bulk import leaves them)
         derived = {k: (None if v in ([], "") else v) for k, v in derived.items()}
         nodes = [
             {**row, **values, "parent_pos": position.get(row.get("parent"))}
-            for row, values in zip(r.trie_nodes, node_values(r.trie_nodes, r.firing_tokens))
+            for row, values in zip(trie, node_values(trie, firing))
         ]
         counters: dict[str, int] = {}
         examples = []
@@ -73,8 +93,8 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
                 "props": dict(getattr(r, "props", None) or {}),
                 "derived": derived,
                 "nodes": nodes,
-                "firing": [{"token": t, "activation": float(a)} for t, a in r.firing_tokens.items()],
-                "context": [{"token": t, "importance": float(i)} for t, i in r.context_tokens.items()],
+                "firing": [{"token": t, "activation": float(a)} for t, a in firing.items()],
+                "context": [{"token": t, "importance": float(i)} for t, i in context.items()],
                 "examples": examples,
                 "kind": r.kind,
                 "sae": r.sae,
@@ -107,6 +127,8 @@ class Store:
             )
         except (nx.Neo4jError, nx.DriverError, OSError) as e:
             raise self._wrap(e) from e
+        except UnicodeError as e:
+            raise _unicode_error(e) from None
         return [r.data() for r in records]
 
     def write(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
@@ -116,6 +138,8 @@ class Store:
             records, _, _ = self.driver.execute_query(cypher.load(query), parameters_=params, database_=self.database)
         except (nx.Neo4jError, nx.DriverError, OSError) as e:
             raise self._wrap(e) from e
+        except UnicodeError as e:
+            raise _unicode_error(e) from None
         return [r.data() for r in records]
 
     # -- schema and housekeeping ---------------------------------------------------------
@@ -164,23 +188,51 @@ class Store:
     def finish_run(self, run_id: str, status: str, **props: Any) -> None:
         self.write("write/run_finish", id=run_id, status=status, props=_jsonable(props))
 
-    def write_neurons(self, model: str, results: Sequence[NeuronResult], run_id: str | None = None) -> None:
-        """Replaces the graphs of these neurons, all in one transaction (atomic per call)."""
+    def write_neurons(
+        self, model: str, results: Sequence[NeuronResult], run_id: str | None = None, *, claim: bool = False,
+        force: bool = False,
+    ) -> list[NeuronResult]:
+        """Replaces the graphs of these neurons, all in one transaction (atomic per call),
+        and returns the results it wrote.
+
+        With `claim` (an ingest's writes), the transaction first locks the chunk's Neuron
+        nodes (cypher/ingest/claim) and leaves out those another run has finished (with
+        `force`: finished since this run started), so concurrent ingests of the same neurons
+        take turns and each neuron's graph and provenance come from one run. A constraint
+        error (another writer created the same nodes first) runs the transaction again.
+        """
         if not results:
-            return
+            return []
         self.ensure_schema()
         params = neuron_params(model, results)
         params["run_id"] = run_id
         query = cypher.load("write/neurons")
+        claim_query = cypher.load("ingest/claim") if claim else None
+        keys = [{"layer": r.layer, "index": r.index} for r in results]
 
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            tx.run(query, params).consume()
+        def work(tx: neo4j.ManagedTransaction) -> list[NeuronResult]:
+            chosen, rows = list(results), params["neurons"]
+            if claim_query is not None:
+                free = {(rec["layer"], rec["index"]) for rec in tx.run(claim_query, model=model, run_id=run_id, force=force, keys=keys)}
+                chosen = [r for r in results if (r.layer, r.index) in free]
+                rows = [row for row in rows if (row["layer"], row["index"]) in free]
+            if rows:
+                tx.run(query, {**params, "neurons": rows}).consume()
+            fault_point("write-tx")
+            return chosen
 
-        try:
-            with self.driver.session(database=self.database) as session:
-                session.execute_write(work)
-        except (nx.Neo4jError, nx.DriverError, OSError) as e:
-            raise self._wrap(e) from e
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self.driver.session(database=self.database) as session:
+                    return session.execute_write(work)
+            except nx.ConstraintError as e:
+                if attempt + 1 == _WRITE_ATTEMPTS:
+                    raise self._wrap(e) from e
+            except (nx.Neo4jError, nx.DriverError, OSError) as e:
+                raise self._wrap(e) from e
+            except UnicodeError as e:
+                raise _unicode_error(e) from None
+        return []
 
     # -- reading -------------------------------------------------------------------------
     def identity(self) -> str:
@@ -199,6 +251,11 @@ class Store:
 
     def neuron_status(self, model: str, layer: int) -> dict[int, str]:
         return {row["index"]: row["status"] for row in self.read("read/neuron_status", model=model, layer=layer)}
+
+    def chunk_status(self, model: str, layer: int, indexes: Sequence[int]) -> dict[int, str]:
+        """Status of these neurons of a layer (those stored)."""
+        rows = self.read("ingest/chunk_status", model=model, layer=layer, indexes=list(indexes))
+        return {row["index"]: row["status"] for row in rows}
 
     def load_neuron(self, model: str, layer: int, index: int) -> NeuronResult:
         """One stored neuron as a `NeuronResult` (trie rows, examples, metrics)."""

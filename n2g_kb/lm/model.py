@@ -538,7 +538,9 @@ def load_model(
     TransformerBridge you booted yourself (nothing is loaded then). Raises `ModelError`
     with what to do when the model cannot be loaded or its MLP is not supported.
     """
-    device = device or best_device()
+    from n2g_kb.settings import check_device
+
+    device = check_device(device) or best_device()
     dtype = resolve_dtype(dtype, device)
     if bridge is None:
         bridge = _boot(name_or_path, device, _DTYPES[dtype])

@@ -55,6 +55,24 @@ class TrieRowsError(N2GKBError, ValueError):
     """Stored trie rows do not describe one well-formed trie."""
 
 
+MAX_TOKEN_BYTES = 4096
+"""Longest token text (UTF-8 bytes) stored as is. Neo4j cannot index a property value of
+more than about 8 KB, and token texts are indexed (Token.text, TrieNode.token), so a longer
+token is stored under its `token_key`; its exact text stays in the neuron's examples."""
+
+
+def token_key(text: str) -> str:
+    """`text` when it fits `MAX_TOKEN_BYTES`, else its first 4,000 bytes, "…#" and 16 hex
+    digits of its SHA-256: distinct long tokens keep distinct keys, and a key is its own key."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= MAX_TOKEN_BYTES:
+        return text
+    import hashlib
+
+    prefix = raw[:4000].decode("utf-8", "ignore")
+    return f"{prefix}\u2026#{hashlib.sha256(raw).hexdigest()[:16]}"
+
+
 @lru_cache(maxsize=1 << 16)
 def normalise_token(token: str) -> str:
     """Normalise a token the way the reference N2G does.
@@ -64,6 +82,7 @@ def normalise_token(token: str) -> str:
        "PARIS", "McDonald" and the single letter "I" are left alone).
     2. A token longer than one character that holds at least one alphabetic character is
        stripped of surrounding whitespace (" paris" -> "paris", " PARIS" -> "PARIS").
+    3. A text over `MAX_TOKEN_BYTES` becomes its `token_key` (so it can be indexed).
 
     Everything else keeps its exact text: " ,", "\\n", " 2019", "Ġ" and other byte-level
     characters. Note the reference quirk that " I" becomes "i" while "I" stays "I".
@@ -71,7 +90,7 @@ def normalise_token(token: str) -> str:
     text = token.lower() if len(token) > 1 and token.istitle() else token
     if len(text) > 1 and any(c.isalpha() for c in text):
         text = text.strip()
-    return text
+    return token_key(text)
 
 
 @dataclass(eq=False)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import time
 from collections import deque
@@ -33,19 +32,18 @@ from typing import Any
 from n2g_kb.n2g.config import METHODS, PAPER, N2GConfig
 from n2g_kb.runners.corpus import CorpusSource, iter_documents, resolve_corpus, token_windows
 from n2g_kb.errors import ConfigError, DatabaseError, N2GKBError
+from n2g_kb.faults import fault_point
 from n2g_kb.runners.mining import MinedExamples, MiningOptions, mine, prefetch
 from n2g_kb.runners.shard import Shard
 from n2g_kb.n2g.results import NeuronResult
-from n2g_kb.selection import check_bounds, format_ranges, parse_layers, parse_neurons, parse_ranges
-from n2g_kb.settings import data_dir
+from n2g_kb.selection import check_bounds, format_ranges, parse_layers, parse_neurons, parse_ranges, parse_spans
+from n2g_kb.kb.models import bind_model, drop_if_empty
+from n2g_kb.settings import check_device, data_dir, private_dir
 
 DEFAULT_AUGMENTER = N2GConfig().augment_model
 DEFAULT_METHOD = PAPER
 """The method `n2gkb ingest` uses without --method."""
 DONE_STATUSES = frozenset({"ok", "dead"})
-FAULT_ENV = "N2GKB_FAULT_AFTER_CHUNKS"
-"""Test hook: when set to N, the process dies hard (exit 137, no cleanup) right after its
-N-th chunk is confirmed written, the way a SIGKILL or a power cut would stop it."""
 
 _MAX_FAILED_CHUNKS = 3
 
@@ -56,7 +54,8 @@ class IngestOptions:
 
     `model` is a Hugging Face name or a local checkpoint directory; `name` overrides the
     name the knowledge base stores it under (default: the HF name as given, or a local
-    directory's name). `layers` / `neurons` are selections like "0-11" or "0-99,512"
+    directory's name); a name already bound to another source is an error unless
+    `replace` (see `n2g_kb.kb.models`). `layers` / `neurons` are selections like "0-11" or "0-99,512"
     (`neurons` None = all). `augmenter` is a masked LM name or path, or None to disable
     augmentation. `chunk_size` neurons share one extraction call and one write.
     `shard` "I/N" does only the I-th of N disjoint slices of the work
@@ -76,6 +75,7 @@ class IngestOptions:
     augmenter: str | None = DEFAULT_AUGMENTER
     name: str | None = None
     force: bool = False
+    replace: bool = False
     chunk_size: int = 64
     seed: int = 0
     method: str = DEFAULT_METHOD
@@ -96,22 +96,27 @@ class IngestOptions:
             raise ConfigError("pass either --latents or --neurons with --sae, not both (they choose the same units)")
         if self.latents is not None:
             if self.latents.strip().lower() != "all":
-                parse_ranges(self.latents, "--latents")
+                parse_spans(self.latents, "--latents")
             object.__setattr__(self, "neurons", self.latents)
         if self.layers is None and self.sae is None:
             raise ConfigError("--layers is required; e.g. --layers 0-11 (with --sae it defaults to the SAE's layer)")
         if self.layers is not None:
-            parse_ranges(self.layers, "--layers")
+            parse_spans(self.layers, "--layers")
         if self.neurons is not None and self.neurons.strip().lower() != "all":
-            parse_ranges(self.neurons, "--neurons")
+            parse_spans(self.neurons, "--neurons")
         if self.examples < 2:
             raise ConfigError(f"--examples {self.examples} is too small; use at least 2 (one train, one test)")
         if self.chunk_size < 1:
             raise ConfigError(f"--chunk-size {self.chunk_size} is too small; use 1 or more neurons")
         if self.name is not None and not self.name.strip():
             raise ConfigError("--name is empty; leave it out to use the model's own name")
+        if self.name is not None and (len(self.name) > 200 or not self.name.isprintable()):
+            raise ConfigError("--name must be printable text of at most 200 characters")
         if self.augmenter is not None and self.augmenter.strip().lower() in ("", "none", "off"):
             object.__setattr__(self, "augmenter", None)
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"--batch-size {self.batch_size} is too small; use 1 or more windows per batch")
+        check_device(self.device, available=False)
         MiningOptions(n_examples=self.examples, context=self.context, max_tokens=self.max_tokens, batch_size=self.batch_size or 1)
         if self.shard is not None:
             Shard.parse(self.shard)
@@ -279,30 +284,53 @@ class _Writer:
 
     At most `depth` chunks are in flight; `submit` waits for the oldest when full and
     re-raises its error in the caller's thread. Each chunk is one `write_neurons` call,
-    one transaction.
+    one transaction, which claims the chunk's neurons for this run (see
+    `Store.write_neurons`); `on_written(written, chunk)` gets the ones it wrote. After a
+    failed write the chunks still queued fail at once with the same error (Neo4j is
+    gone: no point in waiting through the driver's retries again for each).
     """
 
-    def __init__(self, store: Any, model: str, run_id: str, on_written: Callable[[list[NeuronResult]], None], depth: int = 2):
+    def __init__(self, store: Any, model: str, run_id: str, force: bool,
+                 on_written: Callable[[list[NeuronResult], list[NeuronResult]], None], depth: int = 2, claim: bool = True):
         self.store = store
+        self.claim = claim  # False for a bulk-import spool, which takes every chunk as it is
         self.model = model
         self.run_id = run_id
+        self.force = force
         self.on_written = on_written
         self.depth = depth
         self.seconds = 0.0
+        self.error: BaseException | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="n2gkb-writer")
         self._pending: deque[tuple[Future, list[NeuronResult]]] = deque()
 
-    def _write(self, results: list[NeuronResult]) -> None:
+    def _write(self, results: list[NeuronResult]) -> list[NeuronResult]:
+        if self.error is not None:
+            raise self.error
         start = time.perf_counter()
-        self.store.write_neurons(self.model, results, run_id=self.run_id)
-        self.seconds += time.perf_counter() - start
+        try:
+            if not self.claim:
+                self.store.write_neurons(self.model, results, run_id=self.run_id)
+                return list(results)
+            return self.store.write_neurons(self.model, results, run_id=self.run_id, claim=True, force=self.force)
+        except BaseException as e:
+            self.error = e
+            raise
+        finally:
+            self.seconds += time.perf_counter() - start
 
     def _reap_one(self) -> None:
         future, results = self._pending.popleft()
-        future.result()
-        self.on_written(results)
+        written = future.result()
+        self.on_written(written, results)
+
+    def check(self) -> None:
+        """Hands over the chunks already written and raises a write's error, without waiting."""
+        while self._pending and self._pending[0][0].done():
+            self._reap_one()
 
     def submit(self, results: list[NeuronResult]) -> None:
+        self.check()
         while len(self._pending) >= self.depth:
             self._reap_one()
         self._pending.append((self._pool.submit(self._write, results), results))
@@ -362,7 +390,14 @@ def run_ingest(
         from n2g_kb.lm.sae import load_sae
     ingest = _Ingest(store, options, progress, on_written, runs_dir or runs_root())
     ingest.bulk_server = bulk
-    return ingest.run(load_model, load_augmenter, load_sae)
+    try:
+        return ingest.run(load_model, load_augmenter, load_sae)
+    except DatabaseError:
+        raise
+    except BaseException:
+        if ingest.model_bound:  # a first ingest that wrote nothing leaves no empty Model behind
+            _best_effort(lambda: drop_if_empty(store, ingest.name, ingest.run_id))
+        raise
 
 
 class _Ingest:
@@ -379,12 +414,15 @@ class _Ingest:
         self.timings: dict[str, float] = {}
         self.counts = {"ok": 0, "dead": 0, "failed": 0}
         self.chunks_written = 0
-        self.fault_after = int(os.environ.get(FAULT_ENV, "0") or 0)
         self.tokens_mined = 0
         self.from_checkpoint = False
         self.bulk_server: Any = None
+        self.model_bound = False
 
     def emit(self, stage: str, done: int = 0, total: int = 0, layer: int | None = None, detail: str = "") -> None:
+        writer = getattr(self, "writer", None)
+        if writer is not None and stage == "step":
+            writer.check()  # a failed write (Neo4j gone) stops the run at the next step
         if self.progress is not None:
             self.progress(ProgressEvent(stage, done, total, layer, detail))
 
@@ -415,7 +453,7 @@ class _Ingest:
                 self.config.augment_model, device=self.model.device, batch_size=self.config.mlm_batch_size
             )
         self._start_run()
-        self.writer = _Writer(sink or self.store, self.name, self.run_id, self._written)
+        self.writer = _Writer(sink or self.store, self.name, self.run_id, self.options.force, self._written, claim=sink is None)
         try:
             if self.n_todo:
                 self._extract_all()
@@ -488,8 +526,8 @@ class _Ingest:
         self.chosen = self.shard.part(self.layers, self.neurons) if self.shard else {layer: self.neurons for layer in self.layers}
         suffix = f"-{self.shard.key}" if self.shard else ""
         self.checkpoint = self.runs_dir / _safe_dir_name(self.run_id) / f"mined{suffix}.pt"
-        self.store.upsert_model(
-            self.name,
+        private_dir(self.runs_dir, "the checkpoint directory", own=True)  # fails here, not after mining
+        identity = dict(
             source=model_source(options.model),
             hook=model.hook_template,
             n_layers=model.n_layers,
@@ -498,6 +536,10 @@ class _Ingest:
             act_fn=model.act_fn,
             **_unit_props(model, options),
         )
+        note = bind_model(self.store, self.name, identity, replace=options.replace, run_id=self.run_id)
+        self.model_bound = True
+        if note:
+            self.emit("info", detail=note)
         self.todo: dict[int, list[int]] = {}
         for layer, wanted in self.chosen.items():
             stored = {} if options.force else self.store.neuron_status(self.name, layer)
@@ -546,6 +588,10 @@ class _Ingest:
                 continue
             self.emit("layer", self.done_by_layer[layer], len(self.chosen[layer]), layer)
             for chunk in chunks(self.todo[layer], self.options.chunk_size):
+                chunk = self._still_to_do(layer, chunk)
+                if not chunk:
+                    continue
+                fault_point("extract")
                 t0 = time.perf_counter()
                 results = _extract_chunk(
                     extract_neurons, self.model, layer, chunk, mined, self.config, self.augmenter, self.name, self.emit
@@ -560,6 +606,19 @@ class _Ingest:
                         f"extraction failed for every neuron of {failed_streak} chunks in a row "
                         f"(last error: {results[0].error}); fix the cause and run the same command again"
                     )
+
+    def _still_to_do(self, layer: int, chunk: list[int]) -> list[int]:
+        """`chunk` less the neurons another ingest finished since this one planned (so an
+        overlapping run does not compute them again); those count as skipped."""
+        if self.options.force:
+            return chunk
+        stored = self.store.chunk_status(self.name, layer, chunk)
+        todo = [n for n in chunk if stored.get(n) not in DONE_STATUSES]
+        if len(todo) < len(chunk):
+            self.skipped += len(chunk) - len(todo)
+            self.done_by_layer[layer] += len(chunk) - len(todo)
+            self.emit("layer", self.done_by_layer[layer], len(self.chosen[layer]), layer)
+        return todo
 
     def _mined(self) -> MinedExamples:
         """The run's mined examples: from its checkpoint when an earlier attempt saved them."""
@@ -600,18 +659,19 @@ class _Ingest:
             expected_tokens=self.corpus.estimated_tokens(),
         )
 
-    def _written(self, results: list[NeuronResult]) -> None:
-        """Called (in this thread) once a chunk is committed."""
+    def _written(self, results: list[NeuronResult], chunk: list[NeuronResult]) -> None:
+        """Called (in this thread) once a chunk is committed; `results` are the neurons it
+        wrote, the rest of `chunk` another run had finished meanwhile (counted as skipped)."""
         for r in results:
             self.counts[r.status] = self.counts.get(r.status, 0) + 1
-        layer = results[0].layer
-        self.done_by_layer[layer] += len(results)
+        self.skipped += len(chunk) - len(results)
+        layer = chunk[0].layer
+        self.done_by_layer[layer] += len(chunk)
         self.emit("layer", self.done_by_layer[layer], len(self.chosen[layer]), layer)
-        if self.on_written is not None:
+        if self.on_written is not None and results:
             self.on_written(results)
         self.chunks_written += 1
-        if self.fault_after and self.chunks_written >= self.fault_after:
-            os._exit(137)
+        fault_point("chunk-written")
 
     def _settle(self) -> None:
         """Lets the chunks in flight land (they hold complete results); their errors are
@@ -622,12 +682,16 @@ class _Ingest:
             pass
 
     def _finish(self, status: str, **extra: Any) -> dict[str, Any]:
+        """Records the Run's end. Its counts are what it PRODUCED over all its attempts (a
+        resumed run counts the neurons its killed attempt wrote; a neuron another run
+        finished first is not counted), so the provenance agrees with the graph."""
         self.timings["write_s"] = self.writer.seconds
+        produced = {row["status"]: row["neurons"] for row in self.store.read("ingest/run_produced", id=self.run_id)}
         props = dict(
-            neurons_written=self.counts["ok"],
-            neurons_dead=self.counts["dead"],
-            neurons_failed=self.counts["failed"],
-            neurons_skipped=self.skipped,
+            neurons_written=produced.get("ok", 0),
+            neurons_dead=produced.get("dead", 0),
+            neurons_failed=produced.get("failed", 0),
+            neurons_skipped=self.n_chosen - sum(produced.values()),
             seconds=round(time.perf_counter() - self.started, 3),
             timings={k: round(v, 3) for k, v in self.timings.items()},
             tokens_mined=self.tokens_mined,

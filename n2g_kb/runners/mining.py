@@ -30,6 +30,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from n2g_kb.errors import ConfigError, CorpusError
+from n2g_kb.faults import fault_point
 from n2g_kb.lm.model import LoadedModel
 from n2g_kb.n2g.results import Example
 
@@ -166,8 +167,10 @@ class MinedExamples:
                 for layer, m in self.layers.items()
             },
         }
+        _remove_stale_temps(path)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         torch.save(payload, tmp)
+        fault_point("checkpoint-save")
         os.replace(tmp, path)
 
     @classmethod
@@ -202,6 +205,24 @@ class MinedExamples:
             meta=dict(payload.get("meta") or {}),
             window_ids=payload.get("window_ids"),
         )
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Deletes `<path>.tmp<pid>` files left by a save that was killed (its pid is gone)."""
+    for tmp in path.parent.glob(path.name + ".tmp*"):
+        pid = tmp.name[len(path.name) + 4 :]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class RunningTopK:
@@ -307,6 +328,7 @@ def mine(
         kept_ids.append(ids)
         n_windows += len(batch)
         n_tokens += int((lengths - first).sum())
+        fault_point("mine-batch")
         if progress:
             progress("mine", n_tokens, max(total or 0, n_tokens))
 
