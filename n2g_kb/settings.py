@@ -40,16 +40,18 @@ OWN_ENTRIES = frozenset({"neo4j", "runs"})
 
 
 def private_dir(path: Path, what: str = "N2GKB_DATA_DIR", own: bool = False) -> Path:
-    """`path` as a directory only its owner can enter (mode 0700), created with any missing
-    parents (each 0700 too); a path that is a file or cannot be created is a ConfigError.
+    """`path` as a directory only its owner can enter (mode 0700), created (with any missing
+    parents, in the default mode) when needed; a path that is a file or cannot be created
+    is a ConfigError.
     An existing directory is made private only when it holds nothing but n2g-kb's own
     entries, or is `own` (n2g-kb's by construction, e.g. the Neo4j home), so pointing
     N2GKB_DATA_DIR at a shared folder never changes that folder."""
     path = Path(path)
     try:
         missing = [p for p in (path, *path.parents) if not p.exists()]
-        for p in reversed(missing):
-            p.mkdir(mode=0o700)
+        if missing:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700)
         if not path.is_dir():
             raise NotADirectoryError(f"{path} is a file")
         if path.stat().st_mode & 0o077 and (own or path in missing or {p.name for p in path.iterdir()} <= OWN_ENTRIES):
