@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from n2g_kb.errors import ConfigError, CorpusError
-from n2g_kb.kb.audit import audit
+from n2g_kb.kb.audit import audit, census
 from n2g_kb.lm.model import load_model
 from n2g_kb.runners.ingest import IngestOptions, run_ingest
 from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
@@ -88,8 +88,8 @@ def test_a_first_ingest_that_fails_leaves_no_empty_model(store, models, tmp_path
     short.write_text("The cat sat on the mat.", encoding="utf-8")
     with pytest.raises(CorpusError):
         _ingest(store, models[0], short, tmp_path)
-    assert _model(store) is None
-    assert store.counts() == {"nodes": 0, "relationships": 0}
+    assert _model(store) is None and store.read("ingest/audit_runs", model="tiny") == []
+    assert {kind: n for kind, n in census(store).items() if kind != "KnowledgeBase"} == {}  # the KB's own node aside
 
 
 def test_the_cli_says_it_in_one_line(cli_env, store, models, corpus_file, tmp_path):
