@@ -16,8 +16,9 @@ from typing import Any
 
 from n2g_kb.errors import ConfigError
 
-IDENTITY = ("source", "n_layers", "d_mlp")
-"""The Model properties that say which model a name holds."""
+IDENTITY = ("source", "n_layers", "d_mlp", "kind", "sae")
+"""The Model properties that say which model a name holds (one a stored Model lacks, as
+written by an older version, is not compared)."""
 _DELETE_BATCH = 200
 
 
@@ -33,7 +34,7 @@ def bind_model(store: Any, name: str, props: dict[str, Any], *, replace: bool = 
     """
     rows = store.write("ingest/bind_model", name=name, props=props, run_id=run_id)
     stored = rows[0]["model"] if rows else {}
-    differs = stored.get("source") is not None and any(stored.get(k) != props.get(k) for k in IDENTITY)
+    differs = stored.get("source") is not None and any(k in stored and stored[k] != props.get(k) for k in IDENTITY)
     note = None
     if differs:
         if not replace:
