@@ -103,6 +103,7 @@ CASES = {
     "query/top_neurons": [{"metric": m, "model": None, "layer": None, "limit": 1000} for m in ("f1", "precision")],
     "query/layer_summary": [{"model": None}],
     "query/models": [{}],
+    "query/units": [{"kind": None}, {"kind": "neuron"}],
     "query/neuron_graph": [{"model": FIXTURE_MODEL, "layer": 1, "neuron": 7}, {"model": FIXTURE_MODEL, "layer": 2, "neuron": 8}],
 }
 
