@@ -207,3 +207,47 @@ def test_config_values_are_checked_and_recorded() -> None:
     record = N2GConfig().to_dict()
     assert record["n_examples"] == 20 and record["augment_model"] == "distilbert-base-uncased"
     assert record["importance_threshold"] == 0.75 and record["prune_step"] == 5
+
+
+# -- the methods ------------------------------------------------------------------------------
+
+
+def test_the_paper_method_builds_exactly_what_it_built_before_n2g_plus(batched: list[NeuronResult]) -> None:
+    """tests/data/paper_method_golden.json was written by the code before n2g+ existed
+    (commit 71732fa), on this module's fixtures: same tries, same figures."""
+    import json
+
+    golden = json.loads((Path(__file__).parent / "data" / "paper_method_golden.json").read_text())
+    assert [g["index"] for g in golden] == [r.index for r in batched]
+    for g, result in zip(golden, batched):
+        assert result.status == g["status"] and result.method == "paper"
+        assert rows_match(result.trie_nodes, g["trie_nodes"], tol=2e-4), f"neuron {result.index} differs"
+        assert set(result.metrics) == set(g["metrics"])
+        assert result.metrics == pytest.approx(g["metrics"], abs=2e-4)
+
+
+def test_n2g_plus_learns_every_firing_token_and_scores_the_held_out_random_text(model, mined, augmenter) -> None:
+    from n2g_kb.n2g.results import ExtraExamples
+
+    examples, maxima = mined
+    # a stand-in for the mining pass's extra windows: the same windows' tails as samples and held-out text
+    extra = {
+        n: ExtraExamples(samples=[Example(e.tokens[:12], e.activations[:12]) for e in examples[n][10:13]],
+                         heldout=[Example(e.tokens[12:], e.activations[12:]) for e in examples[n][:3]])
+        for n in NEURONS
+    }
+    config = N2GConfig.for_method("n2g+", augment_model=None, max_length=64, batch_tokens=4096, negative_examples=0)
+    paper = extract_neurons(model, LAYER, NEURONS, examples, maxima, CONFIG, augmenter=augmenter, extra=extra)
+    improved = extract_neurons(model, LAYER, NEURONS, examples, maxima, config, augmenter=augmenter, extra=extra)
+    for p, r in zip(paper, improved):
+        assert r.status == "ok" and (r.method, r.method_config["method"]) == ("n2g+", "n2g+")
+        assert [e.split for e in r.examples].count("sample") == 3 and [e.split for e in r.examples].count("random") == 3
+        assert [e.split for e in p.examples].count("sample") == 0  # the paper trains on its top examples only
+        assert set(p.firing_tokens) <= set(r.firing_tokens)
+        assert r.metrics["n_firing_prompts"] > 0
+        for key in ("random_f1", "random_nonfiring_f1", "random_baseline_token_f1"):
+            assert 0.0 <= r.metrics[key] <= 1.0 and key in p.metrics
+        # the back-off: every token that fired in training is predicted somewhere by the trie
+        trie = Trie.from_rows(r.trie_nodes)
+        assert all(node is not None for node in (trie.root.children.get(t) for t in r.firing_tokens))
+    assert any(set(r.firing_tokens) > set(p.firing_tokens) for p, r in zip(paper, improved))

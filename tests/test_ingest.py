@@ -64,6 +64,7 @@ def _options(model_dir, corpus_file, **overrides) -> IngestOptions:
         augmenter=None,
         chunk_size=3,
         device="cpu",
+        heldout=0,
     )
     return IngestOptions(**(base | overrides))
 
@@ -280,3 +281,25 @@ def test_the_run_key_depends_on_what_is_computed_not_on_how_fast(model_dir, corp
     assert run_key(faster, corpus, [0, 1], range(6)) == key
     more = IngestOptions(**(vars(base) | {"examples": 8}))
     assert run_key(more, corpus, [0, 1], range(6)) != key
+
+
+def test_an_n2g_plus_ingest_stores_its_samples_held_out_text_and_method_and_evaluation_rescores_them(
+    store, loaded, model_dir, corpus_file, runs_dir
+):
+    from n2g_kb.runners.evaluate import evaluate_stored
+
+    computed = []
+    options = _options(model_dir, corpus_file, layers="1", neurons="0-3", method="n2g+", heldout=3)
+    _ingest(store, loaded, options, runs_dir, on_written=computed.extend)
+    ok = [r for r in computed if r.status == "ok"]
+    assert ok
+    for result in ok:
+        stored = store.load_neuron("tiny", 1, result.index)
+        assert stored.method == "n2g+" and stored.method_config["backoff"] is True
+        splits = [e.split for e in stored.examples]
+        assert splits.count("random") == 3 and splits.count("sample") > 0 and splits.count("test") == 3
+        assert stored.metrics == pytest.approx(result.metrics)
+    scores = {s.index: s.metrics for s in evaluate_stored(store, "tiny", layers=[1], write=False).scored}
+    for result in ok:
+        for key in ("f1", "nonfiring_f1", "random_f1", "random_nonfiring_f1", "random_baseline_token_f1"):
+            assert scores[result.index][key] == pytest.approx(result.metrics[key]), key

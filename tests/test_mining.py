@@ -145,3 +145,79 @@ def test_merging_parts_checks_the_whole_corpus_is_long_enough(model, windows):
     parts = [mine(model, [0], [0], windows[:3], options, part=(i, 2)) for i in range(2)]
     with pytest.raises(CorpusError, match=r"gave 3 windows .* but --examples 4 needs 4 distinct windows"):
         merge_parts(parts, options)
+
+
+# -- n2g+ sampling and the held-out random text ---------------------------------------------
+
+SAMPLING = dict(n_examples=K, context=24, batch_size=7, heldout=3, heldout_fraction=0.2, samples=4, negatives=3, reservoir=20)
+
+
+@pytest.fixture(scope="module")
+def sampled(model, windows):
+    return mine(model, LAYERS, NEURONS, windows, MiningOptions(**SAMPLING, seed=7))
+
+
+def _window_texts(mined, layer, neuron, to_str):
+    extra = mined.extra(layer, neuron, to_str)
+    return (
+        [e.tokens for e in mined.examples(layer, neuron, to_str)],
+        [e.tokens for e in extra.samples],
+        [e.tokens for e in extra.negatives],
+        [e.tokens for e in extra.heldout],
+    )
+
+
+def test_sampling_across_the_activation_range_takes_every_bin_highest_first_and_repeats_with_its_seed():
+    import random
+
+    from n2g_kb.runners.mining import sample_across_range
+
+    candidates = [(w, s) for w, s in enumerate([0.05, 0.1, 0.15, 0.42, 0.45, 0.95, 0.97])]
+    first = sample_across_range(candidates, 1.0, 4, 10, random.Random("s"))
+    assert first == sample_across_range(candidates, 1.0, 4, 10, random.Random("s"))
+    # one per non-empty bin per round, highest bin first: bins 9, 4, 1, 0
+    assert first[0] in (5, 6) and first[1] in (3, 4) and first[2] in (1, 2) and first[3] == 0
+    assert len(set(sample_across_range(candidates, 1.0, 20, 10, random.Random(1)))) == len(candidates)
+    draws = {tuple(sample_across_range(candidates, 1.0, 4, 10, random.Random(seed))) for seed in range(12)}
+    assert len(draws) > 1
+
+
+def test_the_same_seed_mines_the_same_samples_negatives_and_held_out_text(model, windows, sampled):
+    again = mine(model, LAYERS, NEURONS, windows, MiningOptions(**SAMPLING, seed=7))
+    other = mine(model, LAYERS, NEURONS, windows, MiningOptions(**SAMPLING, seed=8))
+    same = [_window_texts(again, 1, n, model.to_str_tokens) == _window_texts(sampled, 1, n, model.to_str_tokens) for n in NEURONS]
+    assert all(same)
+    assert any(_window_texts(other, 1, n, model.to_str_tokens) != _window_texts(sampled, 1, n, model.to_str_tokens) for n in NEURONS)
+
+
+def test_held_out_windows_are_set_aside_from_training_and_extra_windows_are_what_they_claim(model, sampled):
+    assert sampled.counts["heldout"] == 3
+    for layer in LAYERS:
+        for neuron in NEURONS:
+            top, samples, negatives, heldout = _window_texts(sampled, layer, neuron, model.to_str_tokens)
+            assert len(top) == K and len(heldout) == 3 and 0 < len(samples) <= 4 and len(negatives) <= 3
+            training = top + samples + negatives
+            assert not any(w in training for w in heldout)
+            assert len({tuple(w) for w in training}) == len(training)
+            peak = sampled.max_activation(layer, neuron)
+            extra = sampled.extra(layer, neuron, model.to_str_tokens)
+            assert all(max(e.activations) < 0.5 * peak for e in extra.negatives)
+            assert all(max(e.activations) <= peak + 1e-5 for e in extra.samples)
+    # the held-out text is the same windows for every neuron
+    assert len({tuple(map(tuple, _window_texts(sampled, 0, n, model.to_str_tokens)[3])) for n in NEURONS}) == 1
+
+
+def test_without_sampling_options_mining_finds_exactly_the_top_windows_as_before(model, windows, mined):
+    plain = mine(model, LAYERS, NEURONS, windows, MiningOptions(n_examples=K, context=24, batch_size=7, seed=3))
+    assert plain.counts == {}
+    for n in NEURONS:
+        assert plain.examples(1, n, model.to_str_tokens) == mined.examples(1, n, model.to_str_tokens)
+        assert plain.extra(1, n, model.to_str_tokens).samples == []
+
+
+def test_sampled_windows_survive_a_checkpoint_round_trip(tmp_path, model, sampled):
+    path = tmp_path / "mined.pt"
+    sampled.save(path)
+    loaded = MinedExamples.load(path)
+    assert loaded is not None and loaded.counts == sampled.counts
+    assert _window_texts(loaded, 0, 17, model.to_str_tokens) == _window_texts(sampled, 0, 17, model.to_str_tokens)

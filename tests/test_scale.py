@@ -44,7 +44,7 @@ def corpus_file(tmp_path_factory) -> Path:
 
 def _options(model_dir, corpus_file) -> IngestOptions:
     return IngestOptions(model=str(model_dir), layers="0-1", neurons="0-5", examples=6, corpus=str(corpus_file),
-                         context=24, batch_size=8, augmenter=None, chunk_size=2, device="cpu")  # fmt: skip
+                         context=24, batch_size=8, augmenter=None, chunk_size=2, device="cpu", method="paper", heldout=0)  # fmt: skip
 
 
 def _cpus_freed_within(seconds: float) -> bool:

@@ -36,7 +36,7 @@ def corpus_file(tmp_path_factory) -> Path:
 
 def _options(model_dir, corpus_file, **overrides) -> IngestOptions:
     base = dict(model=str(model_dir), layers="0-1", neurons="0-4", examples=6, corpus=str(corpus_file), context=24,
-                batch_size=16, augmenter=None, chunk_size=2, device="cpu")  # fmt: skip
+                batch_size=16, augmenter=None, chunk_size=2, device="cpu", method="paper", heldout=0)  # fmt: skip
     return IngestOptions(**(base | overrides))
 
 

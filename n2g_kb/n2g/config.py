@@ -17,7 +17,15 @@ METHODS = (PAPER, IMPROVED)
 """Extraction methods: `paper` is Foote et al. (2023) as published; `n2g+` turns on every
 improvement switch below (each can also be set on its own, to measure it alone)."""
 
-IMPROVEMENTS = ("all_firing", "backoff", "calibrate", "sample_examples", "negative_examples")
+IMPROVEMENTS = (
+    "all_firing",
+    "backoff",
+    "backoff_prior_token",
+    "calibrate",
+    "separators",
+    "sample_examples",
+    "negative_examples",
+)
 """The switches that make `n2g+` differ from `paper` (off / 0 in the paper method)."""
 
 
@@ -65,18 +73,25 @@ class N2GConfig:
         mlm_batch_size: masked texts per masked-LM batch.
     Method (see `METHODS`; every switch is off in the paper method)
         method: the name stored with every graph this config builds ("paper" or "n2g+").
-        all_firing: learn context for every firing token of every training example, not
-            only the pruned key token: one masked copy per position of each example
-            (cut after its last firing token) gives importances for all its firing tokens
-            at once; the stretch kept before a firing token is the pruned key token's
-            context length at most.
+        all_firing: learn context for every firing token of every training window, not
+            only the pruned key token: each gets a prompt of the `firing_context` tokens
+            ending at it, measured by the same batched saliency (`n2g_kb.n2g.firing`);
+            at most `firing_positions` prompts per neuron, highest activations first.
         backoff: every firing token seen in training also ends a context-free pattern
             (depth 1), so a token whose context patterns all miss still gets a prediction.
+        backoff_prior_token: the back-off also learns, for every firing training position,
+            the pattern (firing token, the token just before it), so where no saliency
+            pattern matches, the previous token can still decide before the token alone.
         calibrate: after building, each pattern's value is set from the training split:
             the pattern predicts firing when at least `calibrate_min_precision` of the
             training positions it decides fire (value: their mean activation), else it
             predicts their mean activation (below the firing threshold).
         calibrate_min_precision: see `calibrate`.
+        calibrate_prior: smooths each pattern's firing share towards its token's firing
+            rate over all training positions, as if this many more positions were seen.
+        separators: a document separator inside a window (the BOS/EOS text) is a token
+            like any other, as firing token and as context; only the prepended BOS position
+            is passed over (the paper passes over every token with that text).
         sample_examples: extra training windows per neuron, sampled by the mining pass
             across the activation range (`sample_bins` equal bins of the max activation,
             seeded); they train, they are never test data.
@@ -109,9 +124,14 @@ class N2GConfig:
     mlm_batch_size: int = 64
     method: str = PAPER
     all_firing: bool = False
+    firing_context: int = 8
+    firing_positions: int = 48
     backoff: bool = False
     calibrate: bool = False
     calibrate_min_precision: float = 0.5
+    calibrate_prior: float = 0.0
+    separators: bool = False
+    backoff_prior_token: bool = False
     sample_examples: int = 0
     sample_bins: int = 10
     negative_examples: int = 0
@@ -143,6 +163,8 @@ class N2GConfig:
         self._require(
             0.0 < self.calibrate_min_precision <= 1.0, "calibrate_min_precision", "use a fraction in (0, 1]"
         )
+        self._require(self.firing_context >= 1, "firing_context", "use 1 or more tokens")
+        self._require(self.firing_positions >= 0, "firing_positions", "use 0 or more prompts")
         self._require(self.sample_examples >= 0, "sample_examples", "use 0 or more windows")
         self._require(self.sample_bins >= 1, "sample_bins", "use 1 or more bins")
         self._require(self.negative_examples >= 0, "negative_examples", "use 0 or more windows")
@@ -194,6 +216,10 @@ IMPROVED_SETTINGS: dict[str, object] = {
     "all_firing": True,
     "backoff": True,
     "calibrate": True,
+    "calibrate_min_precision": 0.3,
+    "calibrate_prior": 1.0,
+    "backoff_prior_token": True,
+    "separators": True,
     "sample_examples": 10,
     "negative_examples": 10,
 }

@@ -27,16 +27,21 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from n2g_kb.n2g.augment import AugmentRequest, Augmenter, Variant, augment_prompts, load_augmenter
+from n2g_kb.n2g.calibrate import add_backoff, calibrate
 from n2g_kb.n2g.config import N2GConfig
+from n2g_kb.n2g.firing import FiringPrompt, firing_prompts
 from n2g_kb.errors import SelectionError
 from n2g_kb.n2g.metrics import score_examples
 from n2g_kb.lm.model import LoadedModel, batched_neuron_activations
 from n2g_kb.n2g.prune import PruneRequest, Pruned, prune_examples
-from n2g_kb.n2g.results import Example, NeuronResult
+from n2g_kb.n2g.results import Example, ExtraExamples, NeuronResult
 from n2g_kb.n2g.saliency import SaliencyRequest, saliency
-from n2g_kb.n2g.trie import Trie, important_positions
+from n2g_kb.n2g.trie import DEFAULT_SKIP_TOKENS, Trie, important_positions
 
 Progress = Callable[[str, int, int], None]
+RANDOM_PREFIX = "random_"
+"""Prefix of the figures scored on the held-out random text (random_f1, ...); the same
+as `n2g_kb.runners.evaluate.RANDOM_PREFIX`."""
 
 
 def split_examples(examples: Sequence[Example], config: N2GConfig) -> tuple[list[Example], list[Example]]:
@@ -111,6 +116,10 @@ class _Job:
     train: list[Example] = field(default_factory=list)
     test: list[Example] = field(default_factory=list)
     samples: list[_Sample] = field(default_factory=list)
+    extra_train: list[Example] = field(default_factory=list)  # n2g+: mined samples and negatives
+    heldout: list[Example] = field(default_factory=list)  # random text, scored only
+    prompts: list[FiringPrompt] = field(default_factory=list)  # n2g+: one per firing token
+    prompt_importances: list[np.ndarray] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -133,6 +142,7 @@ def extract_neurons(
     progress: Progress | None = None,
     *,
     neurons_per_batch: int | None = 128,
+    extra: Mapping[int, ExtraExamples] | None = None,
 ) -> list[NeuronResult]:
     """Extract a trie for each of `neurons` of `layer`; results in the order of `neurons`.
 
@@ -143,6 +153,10 @@ def extract_neurons(
     `progress(stage, done, total)` reports each stage; stage "neurons" counts finished
     neurons. `neurons_per_batch` caps how many neurons share the model batches (None: all
     at once); it bounds memory, since every stage holds all its sequences at once.
+    `extra[n]` holds neuron n's mined samples, negatives and held-out random text: the
+    first `config.sample_examples` samples and `config.negative_examples` negatives train
+    (split "sample"); the held-out text (split "random") is only scored, under keys
+    prefixed "random_".
     """
     model.check_layer(layer)
     if augmenter is None and config.augment_model is not None and config.n_substitutes > 0:
@@ -155,7 +169,10 @@ def extract_neurons(
     results: list[NeuronResult] = []
     for offset in range(0, len(neurons), max(1, size)):
         chunk = neurons[offset : offset + size]
-        jobs = [_new_job(model, layer, n, examples.get(n, ()), max_activations.get(n), config) for n in chunk]
+        jobs = [
+            _new_job(model, layer, n, examples.get(n, ()), max_activations.get(n), config, (extra or {}).get(n))
+            for n in chunk
+        ]
         _run_stages(model, layer, jobs, config, augmenter, progress)
         results.extend(job.result for job in jobs)
         if progress:
@@ -170,6 +187,7 @@ def _new_job(
     examples: Sequence[Example],
     max_activation: float | None,
     config: N2GConfig,
+    extra: ExtraExamples | None = None,
 ) -> _Job:
     result = NeuronResult(
         model=model.name,
@@ -191,7 +209,11 @@ def _new_job(
         return job
     try:
         job.train, job.test = split_examples(examples, config)
-        result.examples = job.train + job.test
+        if extra is not None:
+            chosen = extra.samples[: config.sample_examples] + extra.negatives[: config.negative_examples]
+            job.extra_train = [replace(e, split="sample") for e in chosen]
+            job.heldout = [replace(e, split="random") for e in extra.heldout]
+        result.examples = job.train + job.test + job.extra_train + job.heldout
         ids = example_ids(model, job.train, config)
         job.samples = [_Sample(job, example, seq) for example, seq in zip(job.train, ids)]
     except Exception as e:  # a malformed example fails this neuron only
@@ -258,17 +280,20 @@ def _run_stages(
         s.saliency_request = SaliencyRequest(s.job.result.index, s.pruned.ids, base, rows)
 
     samples = _each(samples, measured)
+    prompt_requests = _firing_requests(model, layer, jobs, config) if config.all_firing else []
     matrices = saliency(
         model,
         layer,
-        [s.saliency_request for s in samples],
+        [s.saliency_request for s in samples] + [request for _, request in prompt_requests],
         mask_token_id=mask_id,
         skip_first=config.prepend_bos,
         progress=progress,
         **batch,
     )
-    for s, matrix in zip(samples, matrices):
+    for s, matrix in zip(samples, matrices[: len(samples)]):
         s.importances = matrix
+    for (job, _), matrix in zip(prompt_requests, matrices[len(samples) :]):
+        job.prompt_importances.append(matrix)
 
     # 3. Augment around the tokens important for the key token, then measure the
     #    variants' importances.
@@ -333,13 +358,63 @@ def _run_stages(
             progress("trie", done, len(live_jobs))
 
 
-def _build_trie(model: LoadedModel, samples: Sequence[_Sample], config: N2GConfig) -> Trie:
-    """The trie of one neuron from its processed samples (pruned prompts, then variants)."""
-    trie = Trie()
-    options = {
+def _firing_requests(
+    model: LoadedModel, layer: int, jobs: Sequence[_Job], config: N2GConfig
+) -> list[tuple[_Job, SaliencyRequest]]:
+    """n2g+ (`all_firing`): a prompt per firing token of every live neuron's training
+    windows (`n2g_kb.n2g.firing`), measured in one batched pass, as saliency requests."""
+    start = 1 if config.prepend_bos else 0
+    prefix = [model.bos_token_id] if config.prepend_bos else []
+    owners: list[_Job] = []
+    for job in jobs:
+        if not job.ok:
+            continue
+        try:
+            windows = job.train + job.extra_train
+            ids = [seq[start:] for seq in example_ids(model, windows, config)]
+            scale = 1.0 / job.result.max_activation
+            normalised = [[a * scale for a in e.activations] for e in windows]
+            # The paper pipeline already covers each top training example's key token.
+            skip: list[int | None] = [int(np.argmax(e.activations)) if e.activations else None for e in job.train]
+            skip += [None] * len(job.extra_train)
+            job.prompts = firing_prompts(
+                ids,
+                normalised,
+                skip,
+                prefix=prefix,
+                threshold=config.activation_threshold,
+                context=config.firing_context,
+                limit=config.firing_positions,
+            )
+        except Exception as e:  # a malformed example fails this neuron only
+            job.fail(e)
+            continue
+        owners.extend([job] * len(job.prompts))
+    batch = {"batch_tokens": config.batch_tokens, "max_batch_rows": config.max_batch_rows}
+    prompts = [p for job in jobs if job.ok for p in job.prompts]
+    bases = batched_neuron_activations(model, layer, [p.ids for p in prompts], [j.result.index for j in owners], **batch)
+    return [
+        (job, SaliencyRequest(job.result.index, p.ids, base, len(p.ids)))
+        for job, p, base in zip(owners, prompts, bases, strict=True)
+    ]
+
+
+def _trie_options(config: N2GConfig) -> dict:
+    """Keyword arguments of `Trie.add_sample` for this config: with `separators`, only the
+    prepended BOS position is passed over, not every token with the BOS/EOS text."""
+    options: dict = {
         "activation_threshold": config.activation_threshold,
         "importance_threshold": config.importance_threshold,
     }
+    if config.separators:
+        options.update(skip_tokens=(), skip_positions=(0,) if config.prepend_bos else ())
+    return options
+
+
+def _build_trie(model: LoadedModel, samples: Sequence[_Sample], config: N2GConfig) -> Trie:
+    """The trie of one neuron from its processed samples (pruned prompts, then variants)."""
+    trie = Trie()
+    options = _trie_options(config)
     for s in samples:
         assert s.pruned is not None and s.normalised is not None and s.importances is not None
         trie.add_sample(model.to_str_tokens(s.pruned.ids), s.normalised.tolist(), s.importances, **options)
@@ -358,12 +433,44 @@ def _build_trie(model: LoadedModel, samples: Sequence[_Sample], config: N2GConfi
                 inherited_important=inherited,
                 **options,
             )
-    trie.merge_ignores()
     return trie
+
+
+def _add_prompts(model: LoadedModel, trie: Trie, job: _Job, config: N2GConfig) -> None:
+    """n2g+ (`all_firing`): each firing prompt's last token, with its context, into the trie."""
+    for prompt, matrix in zip(job.prompts, job.prompt_importances, strict=True):
+        activations = [0.0] * (len(prompt.ids) - 1) + [prompt.activation]
+        trie.add_sample(model.to_str_tokens(prompt.ids), activations, matrix, **_trie_options(config))
 
 
 def _finish(model: LoadedModel, job: _Job, config: N2GConfig) -> None:
     trie = _build_trie(model, job.samples, config)
+    if config.all_firing:
+        _add_prompts(model, trie, job, config)
+    trie.merge_ignores()
+    training = job.train + job.extra_train
+    tokens = [e.tokens for e in training]
+    scale = 1.0 / job.result.max_activation
+    acts = [[a * scale for a in e.activations] for e in training]
+    if config.backoff:
+        skip = () if config.separators else DEFAULT_SKIP_TOKENS
+        add_backoff(
+            trie,
+            tokens,
+            acts,
+            activation_threshold=config.activation_threshold,
+            skip_tokens=skip,
+            prior_token=config.backoff_prior_token,
+        )
+    if config.calibrate:
+        calibrate(
+            trie,
+            tokens,
+            acts,
+            fire_threshold=config.fire_threshold,
+            min_precision=config.calibrate_min_precision,
+            prior=config.calibrate_prior,
+        )
     metrics = score_examples(
         trie,
         job.train,
@@ -372,7 +479,19 @@ def _finish(model: LoadedModel, job: _Job, config: N2GConfig) -> None:
         threshold=config.fire_threshold,
         ngram_context=config.ngram_context,
     )
+    if job.heldout:
+        heldout = score_examples(
+            trie,
+            job.train,
+            job.heldout,
+            job.result.max_activation,
+            threshold=config.fire_threshold,
+            ngram_context=config.ngram_context,
+        )
+        metrics.update({RANDOM_PREFIX + k: v for k, v in heldout.items()})
     metrics["n_pruned_prompts"] = float(len(job.samples))
+    if config.all_firing:
+        metrics["n_firing_prompts"] = float(len(job.prompts))
     metrics["n_variants"] = float(sum(len(s.variants) for s in job.samples))
     rows, firing, context = trie.to_rows(), trie.firing_tokens(), trie.context_tokens()
     job.result.trie_nodes, job.result.firing_tokens, job.result.context_tokens = rows, firing, context

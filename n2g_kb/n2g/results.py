@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Split = Literal["train", "test"]
+Split = Literal["train", "test", "sample", "random"]
+"""train / test: the neuron's top examples, split as the paper does (baselines fit on train);
+sample: extra training windows mined across the activation range and non-firing text
+(n2g+ trains on them too); random: held-out random text, set aside by the mining pass and
+used only to score."""
 NeuronStatus = Literal["ok", "dead", "failed"]
 UnitKind = Literal["neuron", "sae_latent", "transcoder"]
 UNIT_KINDS: tuple[str, ...] = ("neuron", "sae_latent", "transcoder")
@@ -39,6 +43,17 @@ class Example:
             )
         if self.ids is not None and len(self.ids) != len(self.tokens):
             raise ValueError(f"example has {len(self.tokens)} tokens but {len(self.ids)} token ids")
+
+
+@dataclass
+class ExtraExamples:
+    """A neuron's windows beyond its top examples, from the mining pass: `samples` across
+    the activation range and `negatives` (text it does not fire on) for training, and
+    `heldout` random text for scoring only."""
+
+    samples: list[Example] = field(default_factory=list)
+    negatives: list[Example] = field(default_factory=list)
+    heldout: list[Example] = field(default_factory=list)
 
 
 @dataclass

@@ -201,6 +201,7 @@ class Trie:
         importance_threshold: float = 0.75,
         inherited_important: Sequence[Collection[int]] | None = None,
         skip_tokens: Collection[str] = DEFAULT_SKIP_TOKENS,
+        skip_positions: Collection[int] = (),
     ) -> None:
         """Add the patterns of one (pruned or augmented) example.
 
@@ -211,6 +212,9 @@ class Trie:
         firing token ``j`` whatever their importance here (the reference passes the
         original example's important positions to its augmented variants; where ``j`` is
         past its end, the last entry is used, as in the reference).
+        Tokens in ``skip_tokens`` and positions in ``skip_positions`` are passed over, as
+        firing tokens and as context (n2g+ skips only the prepended BOS position, so a
+        document separator inside a window is a token like any other).
         """
         n = len(tokens)
         if len(activations) != n:
@@ -219,7 +223,7 @@ class Trie:
             raise ValueError(f"sample has {n} tokens but {len(importances)} importance rows")
         for j in range(n):
             activation = float(activations[j])
-            if not activation > activation_threshold or tokens[j] in skip_tokens:
+            if not activation > activation_threshold or tokens[j] in skip_tokens or j in skip_positions:
                 continue
             row = importances[j]
             if len(row) < j + 1:
@@ -233,7 +237,7 @@ class Trie:
                 ("token", normalise_token(tokens[j]), None)
             ]
             for k in range(j - 1, -1, -1):
-                if tokens[k] in skip_tokens:
+                if tokens[k] in skip_tokens or k in skip_positions:
                     continue
                 importance = float(row[k])
                 if importance > importance_threshold or k in inherited:
@@ -314,15 +318,25 @@ class Trie:
         search = self._search_greedy if greedy else self._search_longest
         return [search(normalised, i) for i in range(len(normalised))]
 
+    def match(self, tokens: Sequence[str]) -> list[TrieNode | None]:
+        """The node whose pattern ``predict`` reads at each position (the longest matching
+        complete pattern), or None where no pattern matches."""
+        normalised = [normalise_token(token) for token in tokens]
+        return [self._longest_node(normalised, i) for i in range(len(normalised))]
+
     def _search_longest(self, tokens: list[str], end: int) -> float:
-        best_depth, best_value = 0, 0.0
+        node = self._longest_node(tokens, end)
+        return 0.0 if node is None else node.end_activation  # type: ignore[return-value]
+
+    def _longest_node(self, tokens: list[str], end: int) -> TrieNode | None:
+        best_depth, best_node = 0, None
         # Depth-first, exact child before wildcard, so that among equally deep matches
         # the first found (the most exact, nearest the firing token) wins.
         stack: list[tuple[TrieNode, int]] = [(self.root, end)]
         while stack:
             node, position = stack.pop()
             if node.end_activation is not None and node.depth > best_depth:
-                best_depth, best_value = node.depth, node.end_activation
+                best_depth, best_node = node.depth, node
             if position < 0:
                 continue
             wildcard = node.children.get(IGNORE)
@@ -331,7 +345,7 @@ class Trie:
             exact = node.children.get(tokens[position])
             if exact is not None and exact is not wildcard:
                 stack.append((exact, position - 1))
-        return best_value
+        return best_node
 
     def _search_greedy(self, tokens: list[str], end: int) -> float:
         value = 0.0

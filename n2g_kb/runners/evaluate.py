@@ -4,7 +4,10 @@ Two kinds of evaluation, one scoring rule (`n2g_kb.n2g.metrics`):
 
 * held-out (`evaluate_stored`): each neuron's trie, read back from Neo4j, predicts the
   activations of the neuron's test examples stored at ingest; the token-lookup and n-gram
-  baselines are fitted on its train examples. The figures are written back onto the
+  baselines are fitted on its train examples (the top examples' training split). When the
+  neuron also holds held-out random text (examples with split "random", set aside by the
+  mining pass), it is scored there too, under keys prefixed ``random_`` (random_f1,
+  random_baseline_token_f1, ...), so false positives on ordinary text count. The figures are written back onto the
   Neuron (same keys as extraction: precision, recall, f1, nonfiring_*, baseline_token_*,
   baseline_ngram_*, with ``evaluated_at`` and ``eval_settings_json``).
 * new text (`evaluate_on_corpus`): the model runs over a corpus for ground truth on the
@@ -48,6 +51,7 @@ from n2g_kb.n2g.trie import Trie, TrieRowsError
 Progress = Callable[[str, int, int], None]
 Kind = Literal["held-out", "corpus"]
 CORPUS_PREFIX = "corpus_"
+RANDOM_PREFIX = "random_"
 
 
 class NotEvaluableError(N2GKBError):
@@ -177,14 +181,16 @@ def evaluate_neuron(result: NeuronResult, settings: EvalSettings = EvalSettings(
     if reason is not None:
         raise NotEvaluableError(f"{result.model} layer {result.layer} #{result.index}: {reason}")
     trie = Trie.from_rows(result.trie_nodes)
-    return score_examples(
-        trie,
-        [e for e in result.examples if e.split == "train"],
-        [e for e in result.examples if e.split == "test"],
-        result.max_activation,
-        threshold=settings.threshold,
-        ngram_context=settings.ngram_context,
+    train = [e for e in result.examples if e.split == "train"]
+    options = {"threshold": settings.threshold, "ngram_context": settings.ngram_context}
+    metrics = score_examples(
+        trie, train, [e for e in result.examples if e.split == "test"], result.max_activation, **options
     )
+    heldout = [e for e in result.examples if e.split == "random"]
+    if heldout:
+        scored = score_examples(trie, train, heldout, result.max_activation, **options)
+        metrics.update({RANDOM_PREFIX + k: v for k, v in scored.items()})
+    return metrics
 
 
 def _flat(prefix: str, tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:

@@ -57,9 +57,11 @@ class IngestOptions:
     directory's name); a name already bound to another source is an error unless
     `replace` (see `n2g_kb.kb.models`). `layers` / `neurons` are selections like "0-11" or "0-99,512"
     (`neurons` None = all). `augmenter` is a masked LM name or path, or None to disable
-    augmentation. `chunk_size` neurons share one extraction call and one write.
-    `shard` "I/N" does only the I-th of N disjoint slices of the work
-    (`n2g_kb.runners.shard`); the run id stays the whole ingest's.
+    augmentation. `chunk_size` neurons share one extraction call and one write. `method`
+    picks the extraction method (`n2g_kb.n2g.config.METHODS`). `heldout` random windows
+    are set aside by the mining pass (never trained on) and every neuron is scored on
+    them too (figures prefixed `random_`). `shard` "I/N" does only the I-th of N disjoint
+    slices of the work (`n2g_kb.runners.shard`); the run id stays the whole ingest's.
     """
 
     model: str
@@ -82,6 +84,7 @@ class IngestOptions:
     shard: str | None = None
     sae: str | None = None
     latents: str | None = None
+    heldout: int = 32
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -106,6 +109,8 @@ class IngestOptions:
             parse_spans(self.neurons, "--neurons")
         if self.examples < 2:
             raise ConfigError(f"--examples {self.examples} is too small; use at least 2 (one train, one test)")
+        if self.heldout < 0:
+            raise ConfigError(f"--heldout {self.heldout} is invalid; use 0 or more windows of random text")
         if self.chunk_size < 1:
             raise ConfigError(f"--chunk-size {self.chunk_size} is too small; use 1 or more neurons")
         if self.name is not None and not self.name.strip():
@@ -155,6 +160,12 @@ class IngestOptions:
             max_tokens=self.max_tokens,
             batch_size=batch_size,
             prepend_bos=config.prepend_bos,
+            heldout=self.heldout,
+            samples=config.sample_examples,
+            sample_bins=config.sample_bins,
+            negatives=config.negative_examples,
+            fire_threshold=config.fire_threshold,
+            seed=self.seed,
         )
 
 
@@ -758,6 +769,7 @@ def _extract_chunk(
     error, which extraction records), the neurons are retried one at a time so one bad
     neuron cannot fail its neighbours; a neuron that still raises is stored as failed."""
     examples = {n: mined.examples(layer, n, model.to_str_tokens) for n in chunk}
+    extra = {n: mined.extra(layer, n, model.to_str_tokens) for n in chunk}
     max_acts = mined.max_activations(layer, chunk)
 
     def step(stage: str, done: int, total: int) -> None:
@@ -766,8 +778,15 @@ def _extract_chunk(
     unit = {"kind": getattr(model, "kind", "neuron"), "sae": getattr(model, "sae_id", None)}
 
     def run(neurons: list[int]) -> list[NeuronResult]:
+<<<<<<< HEAD
         results = extract_neurons(model, layer, neurons, examples, max_acts, config, augmenter=augmenter, progress=step)
         return [replace(r, model=name, **unit) for r in results]
+=======
+        results = extract_neurons(
+            model, layer, neurons, examples, max_acts, config, augmenter=augmenter, progress=step, extra=extra
+        )
+        return [replace(r, model=name) for r in results]
+>>>>>>> bd9f9b4 (n2g+: every firing token, back-off (token and previous token), calibration on train, in-window separators, mined samples/negatives and held-out random text (mining sets it aside, extraction and evaluate score it as random_*); bench/quality.py per-layer, ablation and tokens tables; paper method pinned by a golden file)
 
     try:
         return run(chunk)

@@ -10,8 +10,24 @@ N2G never treats BOS as a firing token). Per layer, one running top-k over all n
 distinct windows of every neuron; its first row is the neuron's maximum activation over
 the corpus.
 
-A second, short pass reruns only the windows that made some neuron's top k and gathers
-each neuron's activations over its windows, so `MinedExamples.examples` can hand
+Beyond the top k, the same pass can set text aside and sample more (all seeded, so the
+same corpus and seed give the same windows; single pass only: a pass over corpus parts,
+`part=`, finds the top k only):
+  - held-out random text (`heldout`): each window draws a uniform number u from a seeded
+    generator; windows with u < `heldout_fraction` are set aside (they enter no top k and
+    no sample, and the max activation is taken over the other windows), and the first
+    `heldout` of them are kept to score every neuron on ordinary text;
+  - a reservoir of `reservoir` other windows (the smallest u), a uniform random sample
+    of the training text shared by all neurons, with every neuron's score on each;
+  - per neuron, `samples` windows across the activation range: candidates are its windows
+    ranked just below the top k (down to `4 x n_examples`) and the reservoir; they are
+    binned by score / max activation into `sample_bins` equal bins and drawn round-robin
+    from the non-empty bins, highest first, at random within a bin
+    (`random.Random(f"{seed}:{layer}:{neuron}")`);
+  - per neuron, `negatives` reservoir windows whose score stays below `fire_threshold` of
+    its max (text it does not fire on), drawn at random.
+A second, short pass reruns only the windows that made some neuron's top k (or were
+sampled or held out) and gathers each neuron's activations over its windows, so `MinedExamples.examples` can hand
 extraction real `Example`s (tokens and raw activations). The result saves to one file
 (`save` / `load`) so a resumed ingest does not mine again.
 """
@@ -20,6 +36,7 @@ from __future__ import annotations
 
 import os
 import queue
+import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,23 +49,38 @@ from torch import Tensor
 from n2g_kb.errors import ConfigError, CorpusError
 from n2g_kb.faults import fault_point
 from n2g_kb.lm.model import LoadedModel
-from n2g_kb.n2g.results import Example
+from n2g_kb.n2g.results import Example, ExtraExamples
 
 Progress = Callable[[str, int, int], None]
-_FORMAT = 1
+_FORMAT = 2
+_POOL_DEPTH = 4  # sampling candidates come from the top (this x n_examples) windows
 
 
 @dataclass(frozen=True)
 class MiningOptions:
     """How to mine: `n_examples` windows per neuron, windows of `context` corpus tokens
     (plus BOS when `prepend_bos`), at most `max_tokens` corpus tokens, `batch_size` windows
-    per forward pass."""
+    per forward pass. `heldout`, `heldout_fraction`, `reservoir`, `samples`, `sample_bins`,
+    `negatives`, `fire_threshold` and `seed` set text aside and sample more (module
+    docstring); with their defaults (0) the pass finds the top k only."""
 
     n_examples: int = 20
     context: int = 64
     max_tokens: int | None = 2_000_000
     batch_size: int = 32
     prepend_bos: bool = True
+    heldout: int = 0
+    heldout_fraction: float = 0.05
+    reservoir: int = 256
+    samples: int = 0
+    sample_bins: int = 10
+    negatives: int = 0
+    fire_threshold: float = 0.5
+    seed: int = 0
+
+    @property
+    def sampling(self) -> bool:
+        return self.samples > 0 or self.negatives > 0
 
     def __post_init__(self) -> None:
         if self.n_examples < 1:
@@ -59,6 +91,12 @@ class MiningOptions:
             raise ConfigError(f"--max-tokens {self.max_tokens} is below one window of {self.context} tokens; raise it")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size {self.batch_size} is too small; use 1 or more windows per batch")
+        if self.heldout < 0 or self.samples < 0 or self.negatives < 0:
+            raise ConfigError("held-out, sampled and negative window counts must be 0 or more")
+        if not 0.0 < self.heldout_fraction < 1.0:
+            raise ConfigError(f"held-out fraction {self.heldout_fraction} is invalid; use a fraction in (0, 1), e.g. 0.05")
+        if self.reservoir < 1 or self.sample_bins < 1:
+            raise ConfigError("the sampling reservoir and the number of sample bins must be 1 or more")
 
 
 @dataclass
@@ -108,6 +146,20 @@ class MinedExamples:
     prepend_bos: bool = True
     meta: dict = field(default_factory=dict)
     window_ids: Int[Tensor, " window"] | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    """Columns of each layer's `window_index` after the top k: "samples", "negatives",
+    "heldout" (in that order; -1 where a neuron has fewer)."""
+
+    def _span(self, kind: str) -> tuple[int, int]:
+        width = next(iter(self.layers.values())).window_index.shape[1] if self.layers else 0
+        order = ("samples", "negatives", "heldout")
+        extra = sum(self.counts.get(k, 0) for k in order)
+        start = width - extra
+        for k in order:
+            if k == kind:
+                return start, start + self.counts.get(k, 0)
+            start += self.counts.get(k, 0)
+        return 0, width - extra  # "top"
 
     def max_activation(self, layer: int, neuron: int) -> float:
         mined = self.layers[layer]
@@ -124,8 +176,10 @@ class MinedExamples:
     def window_ids(self, layer: int, neuron: int) -> list[list[int]]:
         """The corpus token ids of the neuron's windows (no BOS), best first."""
         mined = self.layers[layer]
+        lo, hi = self._span("top")
         return [
-            self.windows[w, self.first : int(self.lengths[w])].tolist() for w in mined.window_index[mined.row(neuron)].tolist()
+            self.windows[w, self.first : int(self.lengths[w])].tolist()
+            for w in mined.window_index[mined.row(neuron), lo:hi].tolist()
         ]
 
     def examples(self, layer: int, neuron: int, to_str_tokens: Callable[[Sequence[int]], list[str]]) -> list[Example]:
@@ -133,15 +187,32 @@ class MinedExamples:
         decodes them and the neuron's raw activations on them, measured with BOS
         prepended (when `prepend_bos`) but without the BOS position itself, as N2G's
         extraction prepends BOS again when it reruns an example."""
+        return self._examples(layer, neuron, to_str_tokens, "top")
+
+    def extra(self, layer: int, neuron: int, to_str_tokens: Callable[[Sequence[int]], list[str]]) -> ExtraExamples:
+        """The neuron's sampled, negative and held-out windows (empty lists when the pass
+        kept none), as `examples` gives its top ones."""
+        return ExtraExamples(
+            samples=self._examples(layer, neuron, to_str_tokens, "samples"),
+            negatives=self._examples(layer, neuron, to_str_tokens, "negatives"),
+            heldout=self._examples(layer, neuron, to_str_tokens, "heldout"),
+        )
+
+    def _examples(self, layer: int, neuron: int, to_str_tokens: Callable[[Sequence[int]], list[str]], kind: str) -> list[Example]:
         mined = self.layers[layer]
         row = mined.row(neuron)
+        lo, hi = self._span(kind)
         out = []
-        for r, w in enumerate(mined.window_index[row].tolist()):
+        for r in range(lo, hi):
+            w = int(mined.window_index[row, r])
+            if w < 0:
+                continue
             length = int(self.lengths[w])
             ids = self.windows[w, self.first : length].tolist()
             acts = mined.activations[row, r, self.first : length].tolist()
             out.append(Example(tokens=to_str_tokens(ids), activations=acts, ids=ids))
         return out
+
 
     # -- checkpoint ---------------------------------------------------------------------
     def save(self, path: Path) -> None:
@@ -156,6 +227,7 @@ class MinedExamples:
             "prepend_bos": self.prepend_bos,
             "meta": dict(self.meta),
             "window_ids": self.window_ids,
+            "counts": dict(self.counts),
             "layers": {
                 str(layer): {
                     "neurons": list(m.neurons),
@@ -204,6 +276,7 @@ class MinedExamples:
             prepend_bos=bool(payload["prepend_bos"]),
             meta=dict(payload.get("meta") or {}),
             window_ids=payload.get("window_ids"),
+            counts={str(k): int(v) for k, v in (payload.get("counts") or {}).items()},
         )
 
 
@@ -297,7 +370,12 @@ def mine(
     prefix = [model.bos_token_id] if options.prepend_bos else []
     first = len(prefix)
     k = options.n_examples
-    tops = {layer: RunningTopK(k, len(neurons), device) for layer in layers}
+    sampling = part is None  # a pass over corpus parts finds the top k only
+    depth = k * _POOL_DEPTH if sampling and options.samples > 0 else k
+    tops = {layer: RunningTopK(depth, len(neurons), device) for layer in layers}
+    draws = torch.Generator().manual_seed(options.seed)
+    heldout: list[int] = []
+    reservoir = _Reservoir(options.reservoir, layers) if sampling and options.sampling else None
     every_neuron = list(neurons) == list(range(model.d_mlp))
     kept: list[Tensor] = []  # every scored window's ids, CPU, padded to the context length
     kept_lengths: list[Tensor] = []
@@ -318,9 +396,26 @@ def mine(
         tokens, lengths = _pad(batch, prefix, model.pad_token_id)
         acts = model.layer_activations(tokens, layers, units=None if every_neuron else neuron_idx)
         ids = torch.arange(n_windows, n_windows + len(batch))
+<<<<<<< HEAD
         for layer in layers:
             scores = window_scores(acts[layer], lengths, first)
+=======
+        gather = None if every_neuron else neuron_idx.to(device)
+        u = torch.rand(len(batch), generator=draws)
+        aside = u < options.heldout_fraction if sampling and options.heldout > 0 else torch.zeros(len(batch), dtype=torch.bool)
+        heldout.extend(ids[aside].tolist()[: max(0, options.heldout - len(heldout))])
+        by_layer = {}
+        for layer in layers:
+            layer_acts = acts[layer] if gather is None else acts[layer].index_select(2, gather)
+            scores = window_scores(layer_acts, lengths, first)
+            if aside.any():
+                scores = scores.masked_fill(aside.to(scores.device).unsqueeze(1), float("-inf"))
+>>>>>>> bd9f9b4 (n2g+: every firing token, back-off (token and previous token), calibration on train, in-window separators, mined samples/negatives and held-out random text (mining sets it aside, extraction and evaluate score it as random_*); bench/quality.py per-layer, ablation and tokens tables; paper method pinned by a golden file)
             tops[layer].update(scores, ids)
+            by_layer[layer] = scores
+        if reservoir is not None and (~aside).any():
+            keep = ~aside
+            reservoir.update(u[keep], ids[keep], {layer: v[keep.to(v.device)] for layer, v in by_layer.items()})
         row = torch.full((len(batch), options.context + first), model.pad_token_id, dtype=torch.int32)
         row[:, : tokens.shape[1]] = tokens
         kept.append(row)
@@ -351,7 +446,10 @@ def mine(
     all_windows = torch.cat(kept)
     all_lengths = torch.cat(kept_lengths)
     all_ids = torch.cat(kept_ids)
-    return _collect(model, layers, list(neurons), tops, all_windows, all_lengths, all_ids, options, n_tokens, n_windows, progress)
+    chosen = {layer: _choose(tops[layer], reservoir, layer, list(neurons), options) for layer in layers}
+    return _collect(
+        model, layers, list(neurons), chosen, heldout, all_windows, all_lengths, all_ids, options, n_tokens, n_windows, progress
+    )
 
 
 def _check_enough(n_tokens: int, n_windows: int, options: MiningOptions) -> None:
@@ -366,11 +464,95 @@ def _check_enough(n_tokens: int, n_windows: int, options: MiningOptions) -> None
         )
 
 
+class _Reservoir:
+    """The `size` windows with the smallest draws seen so far (a uniform random sample,
+    the same for every neuron) and every layer's neuron scores on them."""
+
+    def __init__(self, size: int, layers: Sequence[int]) -> None:
+        self.size = size
+        self.draws = torch.empty(0)
+        self.ids = torch.empty(0, dtype=torch.long)
+        self.scores: dict[int, Tensor] = {layer: torch.empty(0) for layer in layers}
+
+    def update(self, draws: Tensor, ids: Tensor, scores: dict[int, Tensor]) -> None:
+        all_draws = torch.cat([self.draws, draws])
+        order = torch.argsort(all_draws, stable=True)[: self.size]
+        self.draws = all_draws[order]
+        self.ids = torch.cat([self.ids, ids])[order]
+        for layer, values in scores.items():
+            values = values.float().cpu()
+            old = self.scores[layer] if self.scores[layer].numel() else values[:0]
+            self.scores[layer] = torch.cat([old, values])[order]
+
+
+def sample_across_range(
+    candidates: Sequence[tuple[int, float]], max_activation: float, n: int, bins: int, rng: random.Random
+) -> list[int]:
+    """`n` window ids from `candidates` (id, score), spread over `bins` equal bins of
+    score / `max_activation`: one per non-empty bin per round, highest bin first, at
+    random within a bin."""
+    if n <= 0 or max_activation <= 0:
+        return []
+    binned: dict[int, list[int]] = {}
+    for window, score in candidates:
+        b = min(bins - 1, max(0, int(bins * score / max_activation)))
+        binned.setdefault(b, []).append(window)
+    for members in binned.values():
+        rng.shuffle(members)
+    chosen: list[int] = []
+    while len(chosen) < n and any(binned.values()):
+        for b in sorted(binned, reverse=True):
+            if binned[b] and len(chosen) < n:
+                chosen.append(binned[b].pop())
+    return chosen
+
+
+def _choose(
+    top: RunningTopK, reservoir: _Reservoir | None, layer: int, neurons: list[int], options: MiningOptions
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per neuron: its top-k window ids, then (with a reservoir) its samples and negatives
+    (-1 where fewer), as one [neuron, columns] tensor; the max activations; and each
+    column's score (-inf for the sampled columns, which `merge_parts` never sees)."""
+    k = options.n_examples
+    values, ids = top.values.cpu(), top.ids.cpu()
+    maxima = values[0].float()
+    width = k + (options.samples + options.negatives if reservoir is not None else 0)
+    chosen = torch.full((len(neurons), width), -1, dtype=torch.long)
+    chosen[:, :k] = ids[:k].T
+    scores = torch.full((len(neurons), width), float("-inf"))
+    scores[:, :k] = values[:k].T.float()
+    if reservoir is None:
+        return chosen, maxima, scores
+    res_ids = reservoir.ids.tolist()
+    res_scores = reservoir.scores[layer]
+    for c, neuron in enumerate(neurons):
+        rng = random.Random(f"{options.seed}:{layer}:{neuron}")
+        taken = set(ids[:k, c].tolist())
+        peak = float(maxima[c])
+        pool: dict[int, float] = {}
+        for window, score in zip(ids[k:, c].tolist(), values[k:, c].tolist()):
+            if window >= 0 and score > float("-inf") and window not in taken:
+                pool[window] = score
+        column = res_scores[:, c].tolist() if res_scores.numel() else []
+        for window, score in zip(res_ids, column):
+            if window not in taken:
+                pool.setdefault(window, score)
+        samples = sample_across_range(sorted(pool.items()), peak, options.samples, options.sample_bins, rng)
+        quiet = [w for w, score in zip(res_ids, column) if w not in taken and w not in samples and score < options.fire_threshold * peak]
+        rng.shuffle(quiet)
+        negatives = quiet[: options.negatives]
+        chosen[c, k : k + len(samples)] = torch.tensor(samples, dtype=torch.long)
+        start = k + options.samples
+        chosen[c, start : start + len(negatives)] = torch.tensor(negatives, dtype=torch.long)
+    return chosen, maxima, scores
+
+
 def _collect(
     model: LoadedModel,
     layers: list[int],
     neurons: list[int],
-    tops: dict[int, RunningTopK],
+    chosen: dict[int, tuple[Tensor, Tensor, Tensor]],
+    heldout: list[int],
     all_windows: Tensor,
     all_lengths: Tensor,
     all_ids: Tensor,
@@ -379,17 +561,22 @@ def _collect(
     n_windows: int,
     progress: Progress | None,
 ) -> MinedExamples:
-    """Reruns the windows that made some top k and gathers each neuron's activations."""
+    """Reruns the windows that made some top k (or were sampled or held out) and gathers
+    each neuron's activations over them."""
     device = torch.device(model.device)
-    ids_by_layer = {layer: tops[layer].ids.T.contiguous().cpu() for layer in layers}  # [neuron, k], best first
+    aside = torch.tensor(heldout, dtype=torch.long).unsqueeze(0).expand(len(neurons), -1)
+    ids_by_layer = {layer: torch.cat([chosen[layer][0], aside], dim=1) for layer in layers}  # [neuron, columns]
     used = torch.unique(torch.cat([ids.reshape(-1) for ids in ids_by_layer.values()]))
-    used = used[used >= 0]  # -1: no window (a corpus part with fewer than k windows)
+    used = used[used >= 0]  # -1: no window (a corpus part with fewer than k windows, or fewer samples)
     rows = torch.searchsorted(all_ids, used)  # `all_ids` rise: the scored windows in stream order
     windows = all_windows[rows]  # int32 on CPU: half the memory of int64
     lengths = all_lengths[rows]
-    local = {layer: torch.searchsorted(used, ids) for layer, ids in ids_by_layer.items()}  # into `windows`
+    local = {
+        layer: torch.where(ids >= 0, torch.searchsorted(used, ids.clamp(min=0)), torch.full_like(ids, -1))
+        for layer, ids in ids_by_layer.items()
+    }  # into `windows`
     width = windows.shape[1]
-    k = options.n_examples
+    k = next(iter(ids_by_layer.values())).shape[1]
     out = {layer: torch.zeros((len(neurons), k, width), dtype=torch.float32) for layer in layers}
     neuron_idx = torch.tensor(neurons, dtype=torch.long)
     units = None if neurons == list(range(model.d_mlp)) else neuron_idx
@@ -415,10 +602,10 @@ def _collect(
         layer: MinedLayer(
             layer=layer,
             neurons=list(neurons),
-            max_activations=tops[layer].values[0].float().cpu(),
+            max_activations=chosen[layer][1],
             window_index=local[layer],
             activations=out[layer],
-            scores=tops[layer].values.T.float().cpu().contiguous(),
+            scores=chosen[layer][2],
         )
         for layer in layers
     }
@@ -430,7 +617,20 @@ def _collect(
         n_windows=n_windows,
         prepend_bos=options.prepend_bos,
         window_ids=used,
+        counts=_counts(chosen, heldout, options),
     )
+
+
+def _counts(chosen: dict[int, tuple[Tensor, Tensor, Tensor]], heldout: list[int], options: MiningOptions) -> dict[str, int]:
+    """`MinedExamples.counts` for the columns `_choose` and the held-out text made."""
+    sampled = next(iter(chosen.values()))[0].shape[1] > options.n_examples
+    if not sampled and not heldout:
+        return {}
+    return {
+        "samples": options.samples if sampled else 0,
+        "negatives": options.negatives if sampled else 0,
+        "heldout": len(heldout),
+    }
 
 
 def _empty_part(layers: list[int], neurons: list[int], k: int, width: int, n_windows: int, prepend_bos: bool) -> MinedExamples:

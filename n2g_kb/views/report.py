@@ -6,7 +6,10 @@ are averaged over the neurons that have firing tokens in the scored text
 (``support > 0``), non-firing figures over those that have non-firing tokens; a neuron
 with nothing to find would score a vacuous 1.0, so it is left out of that mean, as the
 reference does. `neurons` counts scored neurons, `with_firing` those in the firing
-means, `skipped` those that could not be scored (reasons in `skipped_frame`).
+means, `skipped` those that could not be scored (reasons in `skipped_frame`). The
+``random_*`` columns are the same figures on the held-out random text the mining pass set
+aside (averaged over neurons with firing, resp. non-firing, tokens there; – when none is
+stored).
 
 Pure apart from `write_report` / `plot_f1_by_layer`, which write files.
 """
@@ -27,8 +30,10 @@ from n2g_kb.runners.evaluate import Evaluation
 FIRING = ("precision", "recall", "f1")
 NONFIRING = ("nonfiring_precision", "nonfiring_recall", "nonfiring_f1")
 BASELINES = ("baseline_token_f1", "baseline_ngram_f1")
+RANDOM = ("random_f1", "random_nonfiring_f1", "random_baseline_token_f1", "random_baseline_ngram_f1")
+"""The same figures on the held-out random text the mining pass set aside (when stored)."""
 COUNTS = ("neurons", "with_firing", "skipped")
-TABLE_COLUMNS = ("layer", *COUNTS, *FIRING, *NONFIRING, *BASELINES)
+TABLE_COLUMNS = ("layer", *COUNTS, *FIRING, *NONFIRING, *BASELINES, *RANDOM)
 LABELS = {
     "layer": "Layer",
     "neurons": "Neurons",
@@ -42,6 +47,10 @@ LABELS = {
     "nonfiring_f1": "Non-firing F1",
     "baseline_token_f1": "Token-lookup F1",
     "baseline_ngram_f1": "N-gram F1",
+    "random_f1": "Random-text F1",
+    "random_nonfiring_f1": "Random-text non-firing F1",
+    "random_baseline_token_f1": "Random-text token-lookup F1",
+    "random_baseline_ngram_f1": "Random-text n-gram F1",
 }
 DATA = {"held-out": "held-out test examples", "corpus": "new text"}
 FILES = ("table.md", "table.csv", "table.json", "f1_by_layer.png", "neurons.csv")
@@ -94,6 +103,9 @@ def _row(layer: Any, scored: pd.DataFrame, skipped: int) -> dict[str, Any]:
         row[column] = _mean(scored, column, "support")
     for column in NONFIRING:
         row[column] = _mean(scored, column, "nonfiring_support")
+    for column in RANDOM:
+        support = "random_nonfiring_support" if "nonfiring" in column else "random_support"
+        row[column] = _mean(scored, column, support)
     return row
 
 
@@ -171,7 +183,8 @@ def markdown_report(evaluation: Evaluation, table: pd.DataFrame | None = None) -
         "",
         f"Scored on {DATA[evaluation.kind]}, {evaluation.evaluated_at}. A token fires at >= {s.get('threshold')} of the "
         f"neuron's max activation; n-gram baseline context {s.get('ngram_context')}. P/R/F1: firing tokens, means over "
-        "neurons with firing tokens; non-firing: the same for non-firing tokens.",
+        "neurons with firing tokens; non-firing: the same for non-firing tokens. Random-text columns: the same on "
+        "the held-out random text the mining pass set aside (when stored).",
         "",
         to_markdown(table, LABELS),
     ]
