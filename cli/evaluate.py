@@ -89,8 +89,6 @@ _TERMINAL = {
     "nonfiring_f1": "NF F1",
     "baseline_token_f1": "Token",
     "baseline_ngram_f1": "N-gram",
-    "random_f1": "Rnd F1",
-    "random_baseline_token_f1": "Rnd Tok",
 }
 
 
@@ -104,8 +102,7 @@ def _print_table(evaluation, table) -> None:
     grid = Table(
         title=f"{evaluation.model}: N2G on {DATA[evaluation.kind]}",
         title_justify="left",
-        caption="P/R/F1: firing tokens; NF: non-firing tokens; Token, N-gram: baseline F1; "
-        "Rnd: F1 and token-lookup F1 on the held-out random text",
+        caption="P/R/F1: firing tokens; NF: non-firing tokens; Token, N-gram: baseline F1",
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,

@@ -65,6 +65,7 @@ def _options(model_dir, corpus_file, **overrides) -> IngestOptions:
         chunk_size=3,
         device="cpu",
         heldout=0,
+        method="paper",
     )
     return IngestOptions(**(base | overrides))
 

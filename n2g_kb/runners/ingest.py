@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from n2g_kb.n2g.config import METHODS, PAPER, N2GConfig
+from n2g_kb.n2g.config import IMPROVED, METHODS, N2GConfig
 from n2g_kb.runners.corpus import CorpusSource, iter_documents, resolve_corpus, token_windows
 from n2g_kb.errors import ConfigError, DatabaseError, N2GKBError
 from n2g_kb.faults import fault_point
@@ -41,8 +41,9 @@ from n2g_kb.kb.models import bind_model, drop_if_empty
 from n2g_kb.settings import check_device, data_dir, private_dir
 
 DEFAULT_AUGMENTER = N2GConfig().augment_model
-DEFAULT_METHOD = PAPER
-"""The method `n2gkb ingest` uses without --method."""
+DEFAULT_METHOD = IMPROVED
+"""The method `n2gkb ingest` uses without --method: n2g+, which beats the paper's method and
+both baselines on held-out data in bench/quality.py (`--method paper` for the paper's)."""
 DONE_STATUSES = frozenset({"ok", "dead"})
 
 _MAX_FAILED_CHUNKS = 3
@@ -778,15 +779,10 @@ def _extract_chunk(
     unit = {"kind": getattr(model, "kind", "neuron"), "sae": getattr(model, "sae_id", None)}
 
     def run(neurons: list[int]) -> list[NeuronResult]:
-<<<<<<< HEAD
-        results = extract_neurons(model, layer, neurons, examples, max_acts, config, augmenter=augmenter, progress=step)
-        return [replace(r, model=name, **unit) for r in results]
-=======
         results = extract_neurons(
             model, layer, neurons, examples, max_acts, config, augmenter=augmenter, progress=step, extra=extra
         )
-        return [replace(r, model=name) for r in results]
->>>>>>> bd9f9b4 (n2g+: every firing token, back-off (token and previous token), calibration on train, in-window separators, mined samples/negatives and held-out random text (mining sets it aside, extraction and evaluate score it as random_*); bench/quality.py per-layer, ablation and tokens tables; paper method pinned by a golden file)
+        return [replace(r, model=name, **unit) for r in results]
 
     try:
         return run(chunk)

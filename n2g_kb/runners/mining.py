@@ -396,21 +396,14 @@ def mine(
         tokens, lengths = _pad(batch, prefix, model.pad_token_id)
         acts = model.layer_activations(tokens, layers, units=None if every_neuron else neuron_idx)
         ids = torch.arange(n_windows, n_windows + len(batch))
-<<<<<<< HEAD
-        for layer in layers:
-            scores = window_scores(acts[layer], lengths, first)
-=======
-        gather = None if every_neuron else neuron_idx.to(device)
         u = torch.rand(len(batch), generator=draws)
         aside = u < options.heldout_fraction if sampling and options.heldout > 0 else torch.zeros(len(batch), dtype=torch.bool)
         heldout.extend(ids[aside].tolist()[: max(0, options.heldout - len(heldout))])
         by_layer = {}
         for layer in layers:
-            layer_acts = acts[layer] if gather is None else acts[layer].index_select(2, gather)
-            scores = window_scores(layer_acts, lengths, first)
+            scores = window_scores(acts[layer], lengths, first)
             if aside.any():
                 scores = scores.masked_fill(aside.to(scores.device).unsqueeze(1), float("-inf"))
->>>>>>> bd9f9b4 (n2g+: every firing token, back-off (token and previous token), calibration on train, in-window separators, mined samples/negatives and held-out random text (mining sets it aside, extraction and evaluate score it as random_*); bench/quality.py per-layer, ablation and tokens tables; paper method pinned by a golden file)
             tops[layer].update(scores, ids)
             by_layer[layer] = scores
         if reservoir is not None and (~aside).any():
