@@ -190,7 +190,8 @@ def results_from_tables(tables: dict[str, list[dict[str, Any]]]) -> list[tuple[N
     trie, examples, firing, context = defaultdict(list), defaultdict(list), defaultdict(dict), defaultdict(dict)
     for row in tables["trie"]:
         trie[key(row)].append({f: row.get(f) for f in TRIE_FIELDS})
-    for row in sorted(tables["examples"], key=lambda r: (0 if r["split"] == "train" else 1, r["idx"])):
+    order = {"train": 0, "test": 1, "sample": 2, "random": 3}  # the order extraction stores them in
+    for row in sorted(tables["examples"], key=lambda r: (order.get(r["split"], 4), r["idx"])):
         examples[key(row)].append(Example(tokens=list(row["tokens"]), activations=list(row["activations"]), split=row["split"]))
     for row in tables["summary"]:
         (firing if row["role"] == "FIRES_ON" else context)[key(row)][row["token"]] = row["value"]
