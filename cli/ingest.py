@@ -20,14 +20,13 @@ from rich.table import Table
 
 from cli.common import DatabaseOpt, PasswordOpt, UriOpt, UserOpt, cli_errors, connection, console, err_console, open_store
 from n2g_kb.errors import ConfigError
-from n2g_kb.n2g.config import PAPER, N2GConfig
+from n2g_kb.n2g.config import DEFAULT_METHOD, N2GConfig
 from n2g_kb.runners.shard import finish_sharded
 
 if TYPE_CHECKING:  # the runner imports torch: only `n2gkb ingest` itself pays for it
     from n2g_kb.runners.ingest import IngestSummary, ProgressEvent
 
 DEFAULT_AUGMENTER = N2GConfig().augment_model
-DEFAULT_METHOD = PAPER
 
 _PANEL = "Ingest"
 _SCALE = "Scale-out"

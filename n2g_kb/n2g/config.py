@@ -14,6 +14,9 @@ from n2g_kb.errors import ConfigError
 PAPER = "paper"
 IMPROVED = "n2g+"
 METHODS = (PAPER, IMPROVED)
+DEFAULT_METHOD = IMPROVED
+"""What `n2gkb ingest` uses without --method: n2g+ beats the paper's method and both
+baselines on held-out data in bench/quality.py (`--method paper` for the paper's)."""
 """Extraction methods: `paper` is Foote et al. (2023) as published; `n2g+` turns on every
 improvement switch below (each can also be set on its own, to measure it alone)."""
 

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from n2g_kb.n2g.config import IMPROVED, METHODS, N2GConfig
+from n2g_kb.n2g.config import DEFAULT_METHOD, METHODS, N2GConfig
 from n2g_kb.runners.corpus import CorpusSource, iter_documents, resolve_corpus, token_windows
 from n2g_kb.errors import ConfigError, DatabaseError, N2GKBError
 from n2g_kb.faults import fault_point
@@ -41,9 +41,6 @@ from n2g_kb.kb.models import bind_model, drop_if_empty
 from n2g_kb.settings import check_device, data_dir, private_dir
 
 DEFAULT_AUGMENTER = N2GConfig().augment_model
-DEFAULT_METHOD = IMPROVED
-"""The method `n2gkb ingest` uses without --method: n2g+, which beats the paper's method and
-both baselines on held-out data in bench/quality.py (`--method paper` for the paper's)."""
 DONE_STATUSES = frozenset({"ok", "dead"})
 
 _MAX_FAILED_CHUNKS = 3
