@@ -108,10 +108,10 @@ def finish_sharded(store: Any, options: Any) -> Any:
 
     started = time.perf_counter()
     name = options.model_name
-    rows = store.read("read/model", name=name)
+    rows = store.read("read/model", model=name)
     runs = []
     if rows:
-        model = rows[0]["props"]
+        model = rows[0]["properties"]
         layers = list(parse_layers(options.layers, int(model["n_layers"]), name))
         neurons = list(parse_neurons(options.neurons, int(model["d_mlp"]), name))
         key = run_key(options, resolve_corpus(options.corpus, options.model), layers, neurons)
