@@ -131,8 +131,8 @@ class IngestWorker:
         return dict(n_layers=m.n_layers, d_mlp=m.d_mlp, n_ctx=m.n_ctx, hook_template=m.hook_template, act_fn=m.act_fn,
                     device=str(m.device), pid=os.getpid())  # fmt: skip
 
-    def mine(self, layers: list[int], neurons: list[int], corpus: Any, mining: MiningOptions, part: tuple[int, int]) -> MinedExamples:
-        """Part `part` of the corpus, mined for every chosen neuron."""
+    def mine(self, layers: list[int], neurons: list[int], corpus: Any, mining: MiningOptions, part: tuple[int, int] | None) -> MinedExamples:
+        """Part `part` of the corpus (None: all of it), mined for every chosen neuron."""
         from n2g_kb.runners.corpus import iter_documents, token_windows
         from n2g_kb.runners.mining import mine, prefetch
 
@@ -251,17 +251,22 @@ def _slice(mined: MinedExamples, layer: int, neurons: list[int]) -> MinedExample
     m = mined.layers[layer]
     rows = torch.tensor([m.row(n) for n in neurons], dtype=torch.long)
     index = m.window_index[rows]
-    used = torch.unique(index)
+    valid = index >= 0  # -1: no window (a neuron with fewer samples, negatives or held-out windows)
+    used = torch.unique(index[valid])
+    local = torch.full_like(index, -1)
+    local[valid] = torch.searchsorted(used, index[valid])
     part = MinedLayer(
         layer=layer,
         neurons=list(neurons),
         max_activations=m.max_activations[rows],
-        window_index=torch.searchsorted(used, index),
+        window_index=local,
         activations=m.activations[rows],
         scores=None if m.scores is None else m.scores[rows],
     )
     return MinedExamples(windows=mined.windows[used], lengths=mined.lengths[used], layers={layer: part},
-                         n_tokens=mined.n_tokens, n_windows=mined.n_windows, prepend_bos=mined.prepend_bos)  # fmt: skip
+                         n_tokens=mined.n_tokens, n_windows=mined.n_windows, prepend_bos=mined.prepend_bos,
+                         meta=dict(mined.meta), counts=dict(mined.counts),
+                         window_ids=None if mined.window_ids is None else mined.window_ids[used])  # fmt: skip
 
 
 class _RayIngest(_Ingest):
@@ -275,7 +280,14 @@ class _RayIngest(_Ingest):
         pool = self.pool
         mining = self.options.mining_options(self.config, "cuda" if "cuda" in self.model.device else "cpu")
         n = len(pool.actors)
-        refs = [a.mine.remote(layers, neurons, self.corpus, mining, (i, n)) for i, a in enumerate(pool.actors)]
+        whole = mining.sampling or mining.heldout > 0
+        if whole:
+            # Samples, negatives and held-out text (n2g+) need one pass over the whole corpus:
+            # corpus parts find the top k only. One worker mines it all; extraction, the
+            # expensive part, is still spread over every worker.
+            refs = [pool.actors[0].mine.remote(layers, neurons, self.corpus, mining, None)]
+        else:
+            refs = [a.mine.remote(layers, neurons, self.corpus, mining, (i, n)) for i, a in enumerate(pool.actors)]
         expected = self.corpus.estimated_tokens() or 0
         parts: dict[Any, MinedExamples] = {}
         self.emit("mine", 0, expected)
@@ -285,6 +297,8 @@ class _RayIngest(_Ingest):
             parts[ready[0]] = pool.get(ready[0])
             tokens = sum(p.n_tokens for p in parts.values())
             self.emit("mine", tokens, tokens if not pending else max(expected, tokens))
+        if whole:
+            return parts[refs[0]]
         return merge_parts([parts[r] for r in refs], mining)
 
     def _extract_all(self) -> None:
