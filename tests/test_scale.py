@@ -42,9 +42,10 @@ def corpus_file(tmp_path_factory) -> Path:
     return path
 
 
-def _options(model_dir, corpus_file) -> IngestOptions:
-    return IngestOptions(model=str(model_dir), layers="0-1", neurons="0-5", examples=6, corpus=str(corpus_file),
-                         context=24, batch_size=8, augmenter=None, chunk_size=2, device="cpu", method="paper", heldout=0)  # fmt: skip
+def _options(model_dir, corpus_file, **overrides) -> IngestOptions:
+    base = dict(model=str(model_dir), layers="0-1", neurons="0-5", examples=6, corpus=str(corpus_file), context=24,
+                batch_size=8, augmenter=None, chunk_size=2, device="cpu", method="paper", heldout=0)  # fmt: skip
+    return IngestOptions(**(base | overrides))
 
 
 def _cpus_freed_within(seconds: float) -> bool:
@@ -84,6 +85,13 @@ def test_a_ray_ingest_equals_a_single_process_one(local_ray, store, neo4j_settin
 
 
 def test_a_worker_killed_mid_run_is_retried_and_every_neuron_has_one_graph(local_ray, cli_env, store, model_dir, corpus_file, tmp_path):
+    # The default method (n2g+: sampled, negative and held-out windows besides the top k),
+    # so the Ray run must also carry those to the workers to equal one process.
+    single = run_ingest(store, _options(model_dir, corpus_file, method="n2g+", heldout=32),
+                        load_model=lambda *a, **k: load_model(str(model_dir), device="cpu"), runs_dir=tmp_path / "single")  # fmt: skip
+    expected = stored_graphs(store, "tiny", [0, 1], range(6))
+    assert any(len(g[3]) > 6 for g in expected.values())  # n2g+ stores more than the top 6
+    store.clear()
     marker = tmp_path / "killed"
     env = cli_env | {"N2GKB_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1", "COLUMNS": "200", FAULT_ENV: str(marker)}
     args = ["ingest", str(model_dir), "--layers", "0-1", "--neurons", "0-5", "--examples", "6", "--corpus", str(corpus_file),
@@ -101,11 +109,13 @@ def test_a_worker_killed_mid_run_is_retried_and_every_neuron_has_one_graph(local
     assert [(r["layer"], r["index"]) for r in rows] == [(layer, n) for layer in (0, 1) for n in range(6)]
     for row in rows:
         assert row["model_edges"] == 1 and row["trie_nodes"] == row["n_trie_nodes"]
-        assert row["roots"] == (1 if row["status"] == "ok" else 0) and row["examples"] == (6 if row["status"] == "ok" else 0)
+        assert row["roots"] == (1 if row["status"] == "ok" else 0)
+        assert row["examples"] == len(expected[(row["layer"], row["index"])][3])
     assert store.read("ingest/audit_orphans", model="tiny")[0] == {
         "orphan_trie_nodes": 0, "orphan_examples": 0, "trie_nodes_without_neuron": 0,
     }  # fmt: skip
     assert run["produced"] == 12
+    assert graph_differences(stored_graphs(store, "tiny", [0, 1], range(6)), expected) == []
 
 
 def test_more_workers_than_the_cluster_has_is_one_line(local_ray, cli_env, model_dir, corpus_file):

@@ -122,3 +122,19 @@ def test_ingest_help_lists_the_scale_out_options():
     assert result.exit_code == 0
     for option in ("--shard", "--finish", "--ray", "--workers"):
         assert option in result.output
+
+
+def test_sharded_n2g_plus_equals_a_single_process_one(store, loaded, model_dir, corpus_file, tmp_path):
+    # n2g+ also stores sampled, negative and held-out windows; each shard mines them for its neurons alone.
+    def ingest(**overrides):
+        options = _options(model_dir, corpus_file, method="n2g+", heldout=32, **overrides)
+        return run_ingest(store, options, load_model=lambda *a, **k: loaded, runs_dir=tmp_path / "runs")
+
+    ingest()
+    expected = stored_graphs(store, "tiny", [0, 1], range(5))
+    assert any(len(g[3]) > 6 for g in expected.values())  # more than the top 6 are stored
+    store.clear()
+    for i in (1, 2):
+        ingest(shard=f"{i}/2")
+    finish_sharded(store, _options(model_dir, corpus_file, method="n2g+", heldout=32))
+    assert graph_differences(stored_graphs(store, "tiny", [0, 1], range(5)), expected) == []
