@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--neurons", default="0-63", help="Neurons of each layer.")
     parser.add_argument("--d-mlp", type=int, default=256)
     parser.add_argument("--chunk", type=int, default=8, help="Neurons per task (one extraction call + one write).")
+    parser.add_argument("--arch", default="gpt2", help="Tiny model architecture: gpt2 (trained) or a random one of "
+                        "n2g_kb.testing.TINY_ARCHITECTURES (llama, gemma2, ...; --d-mlp is then ignored).")
     parser.add_argument("--augment", action="store_true", help="Augment with a tiny masked LM.")
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
     args = parser.parse_args()
@@ -47,12 +49,15 @@ def main() -> None:
     from n2g_kb.runners.ingest import IngestOptions, run_ingest
     from n2g_kb.runners.scale import RayOptions, run_ray_ingest
     from n2g_kb.selection import parse_ranges
-    from n2g_kb.testing import build_tiny_gpt2, build_tiny_masked_lm, graph_differences, stored_graphs, synthetic_corpus
+    from n2g_kb.testing import build_tiny_causal_lm, build_tiny_gpt2, build_tiny_masked_lm, graph_differences, stored_graphs, synthetic_corpus
 
     counts = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model_dir = build_tiny_gpt2(work / "tiny", corpus=synthetic_corpus(300), d_mlp=args.d_mlp)
+        if args.arch == "gpt2":
+            model_dir = build_tiny_gpt2(work / "tiny", corpus=synthetic_corpus(300), d_mlp=args.d_mlp)
+        else:
+            model_dir = build_tiny_causal_lm(work / "tiny", args.arch)
         corpus = work / "corpus.txt"
         corpus.write_text("\n\n".join(synthetic_corpus(600, seed=5)), encoding="utf-8")
         augmenter = str(build_tiny_masked_lm(work / "mlm")) if args.augment else None
@@ -63,7 +68,7 @@ def main() -> None:
         neurons = list(parse_ranges(args.neurons, "--neurons"))
         n = len(layers) * len(neurons)
         out: dict = {"cpu_cores": os.cpu_count(), "load_average": os.getloadavg()[0], "neurons": n,
-                     "d_mlp": args.d_mlp, "chunk": args.chunk, "augment": args.augment, "runs": []}  # fmt: skip
+                     "arch": args.arch, "d_mlp": args.d_mlp, "chunk": args.chunk, "augment": args.augment, "runs": []}  # fmt: skip
         with neo4j_store(work) as store:
             start = time.perf_counter()
             single = run_ingest(store, options, runs_dir=work / "single")
@@ -71,7 +76,7 @@ def main() -> None:
             expected = stored_graphs(store, single.model, layers, neurons)
             out["single_process"] = {"seconds": round(seconds, 2), "neurons_per_s": round(n / seconds, 2)}
             print(f"{os.cpu_count()} CPU cores, load average {out['load_average']:.1f}; {n} neurons "
-                  f"({args.layers} x {args.neurons}, d_mlp {args.d_mlp}), chunks of {args.chunk}")  # fmt: skip
+                  f"({args.layers} x {args.neurons}, tiny {args.arch}), chunks of {args.chunk}")  # fmt: skip
             print(f"single process          {seconds:7.1f} s  {n / seconds:6.2f} neurons/s")
             base = None
             for w in counts:
