@@ -220,7 +220,7 @@ TARGETS = {  # case label -> p95 ms
 }
 
 
-def benchmark(store, props: dict, runs: int, seed: int) -> list[dict[str, Any]]:
+def benchmark(store, props: dict, runs: int, seed: int, only: str | None = None) -> list[dict[str, Any]]:
     rng = random.Random(seed + 1)
     keys = sorted({(i % N_LAYERS, i // N_LAYERS) for i in (rng.randrange(props["neurons"]) for _ in range(max(100, runs * 2)))})
     samples = store.read("bench/neuron_patterns", model=MODEL, keys=[list(k) for k in keys])
@@ -272,6 +272,7 @@ def benchmark(store, props: dict, runs: int, seed: int) -> list[dict[str, Any]]:
         ("neuron_graph (one neuron)", "query/neuron_graph", one_neuron(), runs),
     ]
     results = []
+    cases = [c for c in cases if only is None or only in c[0]]
     for label, name, params, n in cases:
         drawn = [params() for _ in range(n + 2)]
         times, sizes = [], []
@@ -285,6 +286,8 @@ def benchmark(store, props: dict, runs: int, seed: int) -> list[dict[str, Any]]:
         hits = [profile(store, name, p) for p in drawn[2:5]]
         results.append(summary(label, times, sizes, statistics.median(hits)))
 
+    if only is not None and only not in "fire, in-memory matcher, warm (100-token text)":
+        return results
     # the in-memory matcher: build (or load), then warm calls through the Python helper
     from n2g_kb.kb import matcher as matcher_module
 
@@ -347,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the synthetic model and of the parameters.")
     parser.add_argument("--batch-nodes", type=int, default=25_000, help="Trie nodes per Bolt write transaction.")
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
+    parser.add_argument("--only", default=None, help="Only the cases whose label contains this text (e.g. 'context').")
     args = parser.parse_args(argv)
 
     from n2g_kb.kb.db import open_driver
@@ -365,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{props['token']!r} ({props['token_neurons']:,} neurons), "
               f"commonest pair ({props['pair_token']!r}, {props['pair_context']!r}) in {props['pair_neurons']:,} neurons")
         print(f"Latency over {args.runs} runs per case (fixed seed {args.seed}, after 2 warm-up runs):")
-        results = benchmark(store, props, args.runs, args.seed)
+        results = benchmark(store, props, args.runs, args.seed, args.only)
         disk = store_bytes(server, store)
     print()
     print("| case | runs | p50 ms | p95 ms | mean rows | db hits | target p95 | met |")

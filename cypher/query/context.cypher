@@ -47,7 +47,7 @@ WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
 // the nodes above b, up to the one right after the firing token's context, spell the context
 MATCH c = (:TrieNode)-[:NEXT*0..]->(b)
 WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
-WITH b ORDER BY b.rank, b.model, b.layer, b.neuron
+WITH b ORDER BY b.fire, b.token, b.rank, b.model, b.layer, b.neuron
 WITH DISTINCT b.model AS model, b.layer AS layer, b.neuron AS neuron
 LIMIT coalesce($limit, 1000000000)
 // 2. Each chosen neuron's answer, path-aware, inside its own trie.

@@ -29,7 +29,7 @@ WHERE a.token = $token AND a.fire_rank IS NOT NULL
   AND a.model IS NOT NULL AND a.layer IS NOT NULL AND a.neuron IS NOT NULL
   AND ($model IS NULL OR a.model = $model)
   AND ($layer IS NULL OR a.layer = $layer)
-WITH a ORDER BY a.fire_rank, a.model, a.layer, a.neuron
+WITH a ORDER BY a.token, a.fire_rank, a.model, a.layer, a.neuron
 LIMIT coalesce($limit, 1000000000)
 MATCH (n:Neuron {model: a.model, layer: a.layer, index: a.neuron})
 RETURN n.model AS model, n.layer AS layer, n.index AS neuron, a.token AS token,
