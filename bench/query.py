@@ -220,6 +220,10 @@ TARGETS = {  # case label -> p95 ms
 }
 
 
+WARM_UP = 10
+"""Warm-up runs per case before timing (2 for the cases timed fewer times)."""
+
+
 def benchmark(store, props: dict, runs: int, seed: int, only: str | None = None) -> list[dict[str, Any]]:
     rng = random.Random(seed + 1)
     keys = sorted({(i % N_LAYERS, i // N_LAYERS) for i in (rng.randrange(props["neurons"]) for _ in range(max(100, runs * 2)))})
@@ -274,16 +278,19 @@ def benchmark(store, props: dict, runs: int, seed: int, only: str | None = None)
     results = []
     cases = [c for c in cases if only is None or only in c[0]]
     for label, name, params, n in cases:
-        drawn = [params() for _ in range(n + 2)]
+        # warm-up runs (their own parameters): the server compiles the plan and the JIT warms up,
+        # as on a server in use; the slow cases (fewer runs) get two
+        warm = WARM_UP if n == runs else 2
+        drawn = [params() for _ in range(n + warm)]
         times, sizes = [], []
         for i, p in enumerate(drawn):
             start = time.perf_counter()
             rows = store.read(name, **p)
             elapsed = (time.perf_counter() - start) * 1000.0
-            if i >= 2:  # two warm-up runs
+            if i >= warm:
                 times.append(elapsed)
                 sizes.append(len(rows))
-        hits = [profile(store, name, p) for p in drawn[2:5]]
+        hits = [profile(store, name, p) for p in drawn[warm:warm + 3]]
         results.append(summary(label, times, sizes, statistics.median(hits)))
 
     if only is not None and only not in "fire, in-memory matcher, warm (100-token text)":
@@ -368,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{props['trie_nodes']:,} trie nodes in {props['neurons']:,} neurons of {MODEL!r}; commonest token "
               f"{props['token']!r} ({props['token_neurons']:,} neurons), "
               f"commonest pair ({props['pair_token']!r}, {props['pair_context']!r}) in {props['pair_neurons']:,} neurons")
-        print(f"Latency over {args.runs} runs per case (fixed seed {args.seed}, after 2 warm-up runs):")
+        print(f"Latency over {args.runs} runs per case (fixed seed {args.seed}, after {WARM_UP} warm-up runs; 2 for the slow cases):")
         results = benchmark(store, props, args.runs, args.seed, args.only)
         disk = store_bytes(server, store)
     print()

@@ -29,16 +29,22 @@
 // :param cross_layer_only => false
 // :param limit => 50
 
-// the union holds at least a's tokens, so a pair below this bound cannot reach the threshold
-// How: each Neuron holds its sorted token sets (firing, context; n2g_kb.kb.precompute). A
-// neuron b at least $threshold similar to a shares at least `need` = ceil($threshold * |a|)
-// same-role tokens with a, so it shares one with any |a| - need + 1 of a's tokens: the
-// candidates come from a's rarest tokens only, and the overlaps are list arithmetic.
+// How: each Neuron holds its sorted token sets (firing, context) and their total size
+// (n_tokens; n2g_kb.kb.precompute). A neuron b at least $threshold similar to a shares at
+// least `need` = ceil($threshold * |a|) same-role tokens with a (the union holds at least
+// a's tokens), so it shares one with a's rarest |a| - need + 1 tokens (the prefix): the
+// candidates come from the prefix alone. A candidate that holds `hits` prefix tokens
+// shares at most hits + min(|rest of a|, |b| - hits) tokens; only those whose bound can
+// still reach $threshold read their token sets.
 MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
 UNWIND [x IN kb.models WHERE $model IS NULL OR x = $model] AS name
 CALL (name) {
+  WITH name WHERE $layer IS NOT NULL AND $neuron IS NOT NULL
+  MATCH (a:Neuron {model: name, layer: $layer, index: $neuron})
+  RETURN a
+  UNION
+  WITH name WHERE $layer IS NOT NULL AND $neuron IS NULL
   MATCH (a:Neuron {model: name, layer: $layer})
-  WHERE $neuron IS NULL OR a.index = $neuron
   RETURN a
   UNION
   WITH name WHERE $layer IS NULL
@@ -62,24 +68,30 @@ CALL (a, fa, ca, na, need) {
   }
   WITH tok, role ORDER BY degree
   WITH collect({tok: tok, role: role}) AS ranked
-  UNWIND ranked[..na - need + 1] AS pick
-  WITH pick.tok AS tok, pick.role AS role
+  WITH ranked[..na - need + 1] AS prefix
+  UNWIND prefix AS pick
+  WITH pick.tok AS tok, pick.role AS role, na - size(prefix) AS rest
   CALL (tok, role) {
     WITH tok WHERE role = 'F'
-    MATCH (tok)<-[:FIRES_ON]-(b:Neuron)
+    MATCH (tok)<-[:FIRES_ON]-(b)
     RETURN b
-    UNION
+    UNION ALL
     WITH tok WHERE role = 'C'
-    MATCH (tok)<-[:CONTEXT]-(b:Neuron)
+    MATCH (tok)<-[:CONTEXT]-(b)
     RETURN b
   }
-  WITH DISTINCT b
-  WHERE b.model = a.model AND b <> a
-    AND (NOT $cross_layer_only OR b.layer <> a.layer)
-    AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
-         OR [a.layer, a.index] < [b.layer, b.index])
+  WITH b, rest, count(*) AS hits
+  WHERE b <> a
+  WITH b, hits, rest, coalesce(b.n_tokens, size(coalesce(b.firing, [])) + size(coalesce(b.context, []))) AS nb
+  WITH b, nb, hits + CASE WHEN rest < nb - hits THEN rest ELSE nb - hits END AS most
+  WHERE most >= need AND toFloat(most) / (na + nb - most) >= $threshold
   RETURN b
 }
+WITH a, b, fa, ca
+WHERE b.model = a.model
+  AND (NOT $cross_layer_only OR b.layer <> a.layer)
+  AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
+       OR [a.layer, a.index] < [b.layer, b.index])
 WITH a, b, fa, ca, coalesce(b.firing, []) AS fb, coalesce(b.context, []) AS cb
 WITH a, b, [t IN fa WHERE t IN fb] AS shared_firing, [t IN ca WHERE t IN cb] AS shared_context,
      size(fa) + size(fb) AS firing_sizes, size(ca) + size(cb) AS context_sizes

@@ -16,6 +16,7 @@ Per trie node (row):
 Per neuron:
   firing, context      sorted firing / context token texts (similar, supersets)
   firing_key           `pattern_key(firing)`: supersets finds subsets by key
+  n_tokens             len(firing) + len(context): query/similar's bound
   n_groups, group_tokens, group_sizes, context_free   query/polysemantic's groups
   repeat_tokens, repeat_distances                      query/repetition (-1: not in one pattern)
   shapes               the wildcard masks of its patterns (`mask`), e.g. '0', '010'
@@ -30,7 +31,7 @@ from n2g_kb.n2g.trie import IGNORE
 
 SEPARATOR = "|"
 NEURON_FIELDS = (
-    "firing", "context", "firing_key", "n_groups", "group_tokens", "group_sizes", "context_free",
+    "firing", "context", "firing_key", "n_tokens", "n_groups", "group_tokens", "group_sizes", "context_free",
     "repeat_tokens", "repeat_distances",
 )
 """The Neuron properties written from `neuron_values` (not metrics)."""
@@ -169,6 +170,7 @@ def neuron_values(
         "firing": firing_sorted,
         "context": sorted(context),
         "firing_key": pattern_key(firing_sorted),
+        "n_tokens": len(firing) + len(context),
         "n_groups": len(ordered),
         "group_tokens": [t for g in ordered for t in g],
         "group_sizes": [len(g) for g in ordered],
