@@ -313,8 +313,10 @@ def benchmark(store, props: dict, runs: int, seed: int, only: str | None = None)
             sizes.append(len(frame))
     results.append(summary("fire, in-memory matcher, warm (100-token text)", times, sizes, None,
                            note=f"first load {load_ms:.0f} ms ({len(m):,} patterns)"))
-    cypher_rows = store.read("query/fire", tokens=[t for t in texts[2]], min_activation=0.5, **scope)
-    same = len(cypher_rows) == sizes[0]
+    cypher_rows = query.fire_rows(store.read("query/fire", tokens=texts[2], min_activation=0.5, **scope), texts[2])
+    frame = query.fire(store, texts[2], model=MODEL, min_activation=0.5)
+    same = [(r["position"], r["layer"], r["neuron"], r["activation"], r["pattern"]) for r in cypher_rows] == [
+        (r.position, r.layer, r.neuron, r.activation, r.pattern) for r in frame.itertuples()]  # fmt: skip
     results[-1]["note"] += f"; rows equal to Cypher's on a 100-token text: {same}"
     return results
 

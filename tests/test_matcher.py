@@ -10,6 +10,7 @@ from n2g_kb.kb import matcher as matcher_module
 from n2g_kb.kb import query
 from n2g_kb.kb.fixtures import FIXTURE_MODEL, Pattern, result_from_patterns, trie_from_patterns
 from n2g_kb.kb.matcher import Matcher, load_matcher, shape_of
+from n2g_kb.kb.query import fire_rows
 from n2g_kb.kb.precompute import pattern_key
 from n2g_kb.n2g.trie import IGNORE
 
@@ -19,7 +20,7 @@ RANDOM_VOCAB = ["a", "b", "c", "d|e", "f\\", "g", "h"]
 
 def cypher_fire(store, tokens, **filters):
     params = {"model": None, "layer": None, **filters}
-    rows = store.read("query/fire", tokens=tokens, min_activation=0.0, **params)
+    rows = fire_rows(store.read("query/fire", tokens=tokens, min_activation=0.0, **params), tokens)
     return [(r["position"], r["model"], r["layer"], r["neuron"], r["activation"], r["pattern"]) for r in rows]
 
 

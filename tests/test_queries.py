@@ -13,7 +13,7 @@ import pytest
 
 from n2g_kb.kb import cypher, library
 from n2g_kb.kb.fixtures import FIXTURE_MODEL, FIXTURE_NEURONS, INJECTION, OTHER_MODEL, fixture_results, fixture_tries
-from n2g_kb.kb.query import query_names, query_parameters
+from n2g_kb.kb.query import fire_rows, query_names, query_parameters
 from n2g_kb.n2g.trie import IGNORE, Trie
 
 M, B = FIXTURE_MODEL, OTHER_MODEL
@@ -216,7 +216,7 @@ def oracle_fire(tokens: list[str]) -> dict[tuple, float]:
 
 
 def fire(kb, tokens, minimum=0.0, **filters):
-    rows = kb.read("query/fire", tokens=tokens, min_activation=minimum, **{**EVERY, **filters})
+    rows = fire_rows(kb.read("query/fire", tokens=tokens, min_activation=minimum, **{**EVERY, **filters}), tokens)
     return {(r["position"], r["model"], r["layer"], r["neuron"]): r["activation"] for r in rows}
 
 
@@ -230,7 +230,12 @@ def test_fire_predicts_every_position_like_trie_predict(kb):
 def test_fire_gives_known_predictions_with_patterns_and_tokens(kb):
     tokens = ["mr", "smith", "said", "smith", "in", "paris"]
     assert fire(kb, tokens, model=M, layer=2) == {(1, M, 2, 3): 0.7, (3, M, 2, 3): 0.9}
-    rows = kb.read("query/fire", tokens=tokens, min_activation=0.85, **ALL)
+    records = kb.read("query/fire", tokens=tokens, min_activation=0.85, **ALL)
+    assert [(r["position"], r["token"], r["models"], r["layers"], r["neurons"], r["shapes"]) for r in records] == [
+        (3, "smith", [M], [2], [3], ["010"]),
+        (5, "paris", [M, B], [0, 0], [0, 1], ["00", "0"]),
+    ]  # one compact record per position
+    rows = fire_rows(records, tokens)
     assert [(r["position"], r["token"], r["model"], r["layer"], r["neuron"], r["pattern"]) for r in rows] == [
         (3, "smith", M, 2, 3, ["smith", IGNORE, "smith"]),
         (5, "paris", M, 0, 0, ["in", "paris"]),

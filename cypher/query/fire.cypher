@@ -16,9 +16,13 @@
 //   $model           model name, or null for every model
 //   $layer           layer number, or null for every layer
 //
-// Returns one row per (position, neuron), by position then strongest first:
-//   position (0-based), token, model, layer, neuron, activation (the prediction),
-//   length (tokens in the winning pattern), pattern (it, in text order)
+// Returns one row per position where some neuron fires, in position order (a compact
+// record: one list entry per neuron, strongest first, then by model, layer, neuron):
+//   position (0-based), token, models, layers, neurons, activations (the predictions),
+//   shapes (each winning pattern's wildcard mask, read from the firing token backwards:
+//   '0' an exact token, '1' a wildcard; its length is the pattern's). The pattern itself is
+//   the size(shape) tokens ending at position, '<IGNORE>' where the mask has '1'
+//   (n2g_kb.kb.query.fire_rows expands the records into one row per neuron).
 //
 // Neo4j Browser: run these :param lines first (one per parameter, so integers stay integers):
 // :param tokens => ['the', 'capital', 'of', 'paris']
@@ -45,7 +49,8 @@ WITH position, e, shape ORDER BY size(shape) DESC, shape
 WITH position, e.model AS model, e.layer AS layer, e.neuron AS neuron, collect({e: e, shape: shape})[0] AS best
 WITH position, model, layer, neuron, best.e.end_activation AS activation, best.shape AS shape
 WHERE activation >= $min_activation
-RETURN position, $tokens[position] AS token, model, layer, neuron, activation, size(shape) AS length,
-       reverse([i IN range(0, size(shape) - 1) |
-                CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE $tokens[position - i] END]) AS pattern
+WITH position, model, layer, neuron, activation, shape
 ORDER BY position, activation DESC, model, layer, neuron
+RETURN position, $tokens[position] AS token, collect(model) AS models, collect(layer) AS layers,
+       collect(neuron) AS neurons, collect(activation) AS activations, collect(shape) AS shapes
+ORDER BY position

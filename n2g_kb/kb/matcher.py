@@ -169,24 +169,25 @@ class Matcher:
         order = np.lexsort((indexes, layers, model_rank, -acts, positions))
         positions, acts, shapes = positions[order], acts[order], shapes[order]
         model_of, layers, indexes = model_of[order], layers[order], indexes[order]
-        patterns: dict[tuple[int, int], list[str]] = {}
-        pattern_column = []
-        for p, s in zip(positions.tolist(), shapes.tolist()):
-            pattern = patterns.get((p, s))
-            if pattern is None:
-                shape = self.shapes[s]
-                pattern = patterns[(p, s)] = [IGNORE if m == "1" else normalised[p - i] for i, m in enumerate(shape)][::-1]
-            pattern_column.append(pattern)
+        # a pattern depends on (position, shape) only: build each distinct one once
+        codes = positions * len(self.shapes) + shapes
+        distinct, inverse = np.unique(codes, return_inverse=True)
+        built = np.empty(len(distinct), dtype=object)
+        for k, code in enumerate(distinct.tolist()):
+            p, shape = divmod(code, len(self.shapes))
+            built[k] = [IGNORE if m == "1" else normalised[p - i] for i, m in enumerate(self.shapes[shape])][::-1]
+        texts = np.empty(len(tokens), dtype=object)
+        texts[:] = list(tokens)
         names = np.array(self.models, dtype=object)
         return pd.DataFrame(
             {
                 "position": pd.array(positions, dtype="Int64"),
-                "token": [tokens[p] for p in positions.tolist()],
+                "token": texts[positions],
                 "model": names[model_of] if len(model_of) else np.array([], dtype=object),
                 "layer": pd.array(layers, dtype="Int64"),
                 "neuron": pd.array(indexes, dtype="Int64"),
                 "activation": acts,
-                "pattern": pattern_column,
+                "pattern": pd.Series(built[inverse.reshape(-1)] if len(inverse) else np.array([], dtype=object), dtype=object),
             },
             columns=COLUMNS,
         )
@@ -272,10 +273,13 @@ def default_cache_dir() -> Path:
     return cache_dir() / "matchers"
 
 
-def load_matcher(store: Any, model: str | None = None, cache_dir: Path | None = None) -> Matcher:
+def load_matcher(
+    store: Any, model: str | None = None, cache_dir: Path | None = None, state: tuple[Any, int] | None = None
+) -> Matcher:
     """The matcher of `model` (None: every model) for the knowledge base's current
-    version: from memory, else from the disk cache, else built from the database."""
-    kb_id, version = store.kb_version()
+    version: from memory, else from the disk cache, else built from the database.
+    `state`: the (id, version) the caller has just read (`Store.kb_state`), saving a read."""
+    kb_id, version = state[:2] if state is not None else store.kb_version()
     identity = f"{store.identity()}\0{kb_id}"
     memory_key = (identity, model)
     with _LOCK:

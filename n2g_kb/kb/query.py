@@ -241,6 +241,20 @@ def in_context(
     return _frame(store.read(f"{QUERY_FOLDER}/context", **params), "context")
 
 
+def fire_rows(records: Sequence[dict[str, Any]], tokens: Sequence[str]) -> list[dict[str, Any]]:
+    """query/fire's compact records (one per position, parallel lists) as one row per
+    (position, neuron): position, token, model, layer, neuron, activation, length, pattern
+    (the winning pattern in text order, rebuilt from its shape and the normalised `tokens`)."""
+    rows = []
+    for r in records:
+        p = r["position"]
+        for model, layer, neuron, activation, shape in zip(r["models"], r["layers"], r["neurons"], r["activations"], r["shapes"]):
+            pattern = [IGNORE if m == "1" else tokens[p - i] for i, m in enumerate(shape)][::-1]
+            rows.append({"position": p, "token": r["token"], "model": model, "layer": layer, "neuron": neuron,
+                         "activation": activation, "length": len(shape), "pattern": pattern})  # fmt: skip
+    return rows
+
+
 def _tokens(tokens: Sequence[str]) -> list[str]:
     if isinstance(tokens, str):
         raise ConfigError("Give the text as a list of tokens (tokenise it first, e.g. with `n2g_kb.kb.query.tokenize`)")
@@ -299,16 +313,21 @@ def fire(
     """
     tokens = _tokens(tokens)
     threshold = _fraction(min_activation, "min_activation")
-    filters = _filters(store, model, layer)
     if engine == "memory":
         from n2g_kb.kb.matcher import load_matcher
 
-        matcher = load_matcher(store, filters["model"])
+        state = store.kb_state()  # one read: the version, and the models for the check
+        filters = {"model": model, "layer": _optional_int(layer, "layer")}
+        if model is not None and model not in state[2]:
+            check_model(store, model)  # says which models there are (or the model has no neurons yet)
+        matcher = load_matcher(store, filters["model"], state=state)
         frame = matcher.fire(tokens, min_activation=threshold, model=filters["model"], layer=filters["layer"])
         return frame if len(frame) else _frame([], "fire")
+    filters = _filters(store, model, layer)
     if engine == "cypher":
         normalised = [normalise_token(t) for t in tokens]
-        rows = store.read(f"{QUERY_FOLDER}/fire", tokens=normalised, min_activation=threshold, **filters)
+        records = store.read(f"{QUERY_FOLDER}/fire", tokens=normalised, min_activation=threshold, **filters)
+        rows = fire_rows(records, normalised)
         for row in rows:
             row["token"] = tokens[row["position"]]
         return _frame(rows, "fire")

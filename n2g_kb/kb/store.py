@@ -242,8 +242,13 @@ class Store:
 
     def kb_version(self) -> tuple[str | None, int]:
         """(id, version) of the knowledge base; every neuron write bumps the version."""
+        state = self.kb_state()
+        return state[0], state[1]
+
+    def kb_state(self) -> tuple[str | None, int, list[str]]:
+        """(id, version, names of the models with neurons) in one read."""
         rows = self.read("read/kb_version")
-        return (rows[0]["id"], int(rows[0]["version"] or 0)) if rows else (None, 0)
+        return (rows[0]["id"], int(rows[0]["version"] or 0), list(rows[0]["models"])) if rows else (None, 0, [])
 
     def pattern_ends(self, model: str | None = None) -> list[dict[str, Any]]:
         """Every stored pattern (model, layer, neuron, pkey, activation) of `model` (None: all)."""
