@@ -47,3 +47,24 @@ def test_no_library_query_scans_a_label_or_builds_a_cartesian_product(kb, name):
         bad = sorted({op for op in ops if op in FORBIDDEN})
         assert not bad, f"{name} {params}: {bad} in {ops}"
         assert summary.profile["dbHits"] >= 0 and rows is not None
+
+
+@pytest.mark.parametrize("name", ["query/fires_on", "query/context"])
+def test_top_n_queries_read_their_index_in_answer_order(kb, name):
+    # the strongest answers come first out of the composite index, so reading stops after
+    # $limit rows: no Top/Sort over every neuron of a supernode token before the limit
+    params = {**browser_params(name), "limit": 1}
+    with kb.driver.session(database=kb.database) as session:
+        result = session.run("PROFILE " + cypher.load(name), params)
+        list(result)
+        plan = result.consume().profile
+
+    def below_limit(node, seen_limit=False) -> list[str]:
+        op = node["operatorType"].split("@")[0]
+        out = [op] if seen_limit else []
+        for child in node.get("children", []):
+            out.extend(below_limit(child, seen_limit or op == "Limit"))
+        return out
+
+    under = below_limit(plan)
+    assert "NodeIndexSeek" in under and not {"Top", "Sort", "PartialSort", "PartialTop"} & set(under), under
