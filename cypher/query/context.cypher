@@ -35,8 +35,8 @@
 // 1. Which neurons: every trie node carries the firing token of its branch (fire) and minus
 //    the strongest end_activation at or below it (rank, null where nothing completes). The
 //    trie_context index holds (fire, token, rank, model, layer, neuron): the nodes b of the
-//    context token furthest back come out strongest first, and a neuron's first b is its
-//    answer's end_activation, so DISTINCT + LIMIT stops after $limit neurons.
+//    context token furthest back come out strongest first; each b leads up to its neuron's
+//    firing-token node a (one per neuron), and DISTINCT + LIMIT stops after $limit neurons.
 MATCH (b:TrieNode)
 WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
   AND b.model IS NOT NULL AND b.layer IS NOT NULL AND b.neuron IS NOT NULL
@@ -48,21 +48,23 @@ WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
 MATCH c = (:TrieNode)-[:NEXT*0..]->(b)
 WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
 WITH b ORDER BY b.fire, b.token, b.rank, b.model, b.layer, b.neuron
-WITH DISTINCT b.model AS model, b.layer AS layer, b.neuron AS neuron
+MATCH (a:TrieNode)-[:NEXT*]->(b)
+WHERE a.depth = 1
+WITH DISTINCT a
 LIMIT coalesce($limit, 1000000000)
-// 2. Each chosen neuron's answer, path-aware, inside its own trie.
-MATCH (n:Neuron {model: model, layer: layer, index: neuron})-[:HAS_TRIE]->(:TrieNode)-[:NEXT]->(a:TrieNode {token: $token})
+WITH a.model AS model, a.layer AS layer, a.neuron AS neuron, a
+// 2. Each chosen neuron's answer, path-aware, inside its own trie (below a).
 MATCH p = (a)-[:NEXT*1..]->(b:TrieNode {token: $context[0]})
 WHERE length(p) >= size($context)
   AND [x IN nodes(p)[-size($context)..] | x.token] = reverse($context)
   AND ($distance IS NULL OR b.depth - size($context) = $distance)
 MATCH q = (b)-[:NEXT*0..]->(e:TrieNode)
 WHERE e.end_activation IS NOT NULL
-WITH n, a, b.depth - size($context) AS distance, e.end_activation AS end_activation,
+WITH model, layer, neuron, a, b.depth - size($context) AS distance, e.end_activation AS end_activation,
      reverse([x IN nodes(p) + tail(nodes(q)) | x.token]) AS pattern
 ORDER BY end_activation DESC, size(pattern), distance
-WITH n, a, min(distance) AS distance,
+WITH model, layer, neuron, a, min(distance) AS distance,
      collect({end_activation: end_activation, pattern: pattern})[0] AS best
-RETURN n.model AS model, n.layer AS layer, n.index AS neuron, a.token AS token, $context AS context,
+RETURN model, layer, neuron, a.token AS token, $context AS context,
        distance, a.activation AS activation, best.end_activation AS end_activation, best.pattern AS pattern
 ORDER BY end_activation DESC, model, layer, neuron
