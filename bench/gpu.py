@@ -96,7 +96,7 @@ def graph_size(results) -> int:
     total = 0
     for n in params["neurons"]:
         trie = len(n["nodes"])
-        total += 2 + 2 * trie + 2 * (len(n["firing"]) + len(n["context"])) + 2 * len(n["examples"])
+        total += 2 + 2 * trie + 2 * (len(n["firing"]) + len(n["context"])) + (2 if n["examples"] else 0)
     return total
 
 

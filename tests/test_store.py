@@ -67,7 +67,7 @@ def test_rewriting_a_neuron_replaces_its_graph_without_duplicates(store):
     store.write_neurons("tiny", [_result(0, 3, "paris", ["<IGNORE>", "in"])])
     store.write_neurons("tiny", [_result(0, 3, "london", ["to"])])
     counts = store.read("test/neuron_counts", model="tiny", layer=0, index=3)[0]
-    assert counts == {"neurons": 1, "trie_nodes": 3, "examples": 2, "fires_on": ["london"], "roots": 1}
+    assert counts == {"neurons": 1, "trie_nodes": 3, "examples": 2, "example_nodes": 1, "fires_on": ["london"], "roots": 1}
 
 
 def test_weird_tokens_are_stored_and_found_exactly(store):
@@ -125,7 +125,7 @@ def test_schema_initialisation_is_idempotent(store):
     store.init_schema()
     store.init_schema()
     names = {row["name"] for row in store.read("test/constraints")}
-    assert {"neuron_key", "token_text", "trie_node_key", "model_name", "run_id", "example_key"} <= names
+    assert {"neuron_key", "token_text", "trie_node_key", "model_name", "run_id"} <= names
 
 
 def test_the_unit_kind_and_sae_are_stored_on_the_neuron_and_read_back(store):
@@ -139,3 +139,70 @@ def test_the_unit_kind_and_sae_are_stored_on_the_neuron_and_read_back(store):
     assert "kind" not in loaded.metrics and loaded.metrics == latent.metrics
     plain = store.load_neuron("tiny", 2, 5)
     assert (plain.kind, plain.sae) == ("neuron", None)
+
+
+def test_a_neurons_examples_are_one_node_of_arrays_and_read_back_in_order(store):
+    from n2g_kb.kb.store import pack_examples, unpack_examples
+
+    result = _result(0, 5)
+    result.examples = [
+        Example(["a", "", "new\nline"], [0.5, -0.25, 1.0], "train"),
+        Example([], [], "sample"),
+        Example([" Paris"], [2.0], "test"),
+        Example(["x", "y"], [0.0, 0.125], "train"),
+    ]
+    assert unpack_examples(pack_examples(result.examples)) == result.examples
+    store.write_neurons("tiny", [result])
+    counts = store.read("test/neuron_counts", model="tiny", layer=0, index=5)[0]
+    assert (counts["example_nodes"], counts["examples"]) == (1, 4)
+    assert store.load_neuron("tiny", 0, 5).examples == result.examples
+    evaluable = store.read("eval/neurons", model="tiny", layers=[0], neurons=[5])[0]
+    assert (evaluable["n_train"], evaluable["n_test"]) == (2, 1)
+
+
+def test_a_knowledge_base_with_one_example_node_per_example_still_reads_and_is_replaced(store):
+    """Knowledge bases written before the Examples node hold one Example node per example."""
+    result = _result(0, 6)
+    store.write_neurons("tiny", [result])
+    assert store.write("test/legacy_examples", model="tiny", layer=0, index=6)[0]["converted"] == 2
+    counts = store.read("test/neuron_counts", model="tiny", layer=0, index=6)[0]
+    assert counts["example_nodes"] == 0
+    assert store.load_neuron("tiny", 0, 6).examples == result.examples
+    loaded = store.read("eval/neurons_load", model="tiny", keys=[{"layer": 0, "index": 6}])
+    from n2g_kb.kb.store import result_from_record
+
+    assert result_from_record(loaded[0]).examples == result.examples
+    evaluable = store.read("eval/neurons", model="tiny", layers=[0], neurons=[6])[0]
+    assert (evaluable["n_train"], evaluable["n_test"]) == (1, 1)
+    audit = {row["index"]: row for row in store.read("ingest/audit_neurons", model="tiny")}
+    assert audit[6]["examples"] == 2
+    store.write_neurons("tiny", [result])  # re-ingesting replaces the old Example nodes
+    assert store.read("ingest/audit_orphans", model="tiny")[0]["orphan_examples"] == 0
+    assert not [r for r in store.read("test/census") if r["kind"] == "Example"]
+    assert store.load_neuron("tiny", 0, 6).examples == result.examples
+
+
+def _operators(plan) -> list[str]:
+    """Each operator of a plan as 'Operator details'."""
+    here = f"{plan['operatorType'].split('@')[0]} {plan.get('args', {}).get('Details', '')}"
+    return [here, *[op for child in plan.get("children", []) for op in _operators(child)]]
+
+
+@pytest.mark.parametrize("name", ["read/neuron", "eval/neurons_load", "write/neurons"])
+def test_a_neurons_trie_nodes_are_found_by_a_unique_index_seek(store, name):
+    """trie_node_key (model, layer, neuron, id) serves the per-neuron reads and the write's delete."""
+    from n2g_kb.kb import cypher
+    from n2g_kb.kb.store import neuron_params
+
+    store.write_neurons("tiny", [_result(1, 2)])
+    params = {
+        "read/neuron": {"model": "tiny", "layer": 1, "index": 2},
+        "eval/neurons_load": {"model": "tiny", "keys": [{"layer": 1, "index": 2}]},
+        "write/neurons": {**neuron_params("tiny", [_result(1, 2)]), "run_id": None},
+    }[name]
+    with store.driver.session(database=store.database) as session:
+        result = session.run("PROFILE " + cypher.load(name), params)
+        list(result)
+        ops = _operators(result.consume().profile)
+    assert any(op.startswith("NodeUniqueIndexSeek") and ":TrieNode(model, layer, neuron, id)" in op for op in ops), ops
+    assert not [op for op in ops if op.split()[0] in ("NodeByLabelScan", "AllNodesScan")], ops

@@ -1,20 +1,28 @@
 // A batch of neurons with their trie rows and examples, one record per neuron, in the
-// shape of read/neuron (so n2g_kb.kb.store.result_from_record rebuilds each one).
+// shape of read/neuron (so n2g_kb.kb.store.result_from_record rebuilds each one): packed
+// holds the Examples node's arrays, examples the Example nodes of an older knowledge base.
 // Values are read through properties(...) so absent keys give null without warnings.
 // Parameters: $model, $keys (list of maps: layer, index).
 UNWIND $keys AS key
 MATCH (n:Neuron {model: $model, layer: key.layer, index: key.index})
 CALL (n) {
   OPTIONAL MATCH (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index})
+  WHERE t.id IS NOT NULL
   WITH properties(t) AS p ORDER BY p.id
   RETURN collect(CASE WHEN p IS NOT NULL THEN
     {id: p.id, parent: p.parent, kind: p.kind, token: p.token, depth: p.depth,
      activation: p.activation, importance: p.importance, end_activation: p.end_activation} END) AS nodes
 }
 CALL (n) {
-  OPTIONAL MATCH (e:Example {model: n.model, layer: n.layer, neuron: n.index})
+  OPTIONAL MATCH (n)-[:HAS_EXAMPLES]->(x:Examples)
+  WITH properties(x) AS p LIMIT 1
+  RETURN CASE WHEN p IS NOT NULL THEN
+    {splits: p.splits, lengths: p.lengths, tokens: p.tokens, activations: p.activations} END AS packed
+}
+CALL (n) {
+  OPTIONAL MATCH (n)-[:HAS_EXAMPLE]->(e:Example)
   WITH properties(e) AS p ORDER BY p.pos
   RETURN collect(CASE WHEN p IS NOT NULL THEN
     {split: p.split, idx: p.idx, tokens: p.tokens, activations: p.activations} END) AS examples
 }
-RETURN properties(n) AS neuron, nodes, examples
+RETURN properties(n) AS neuron, nodes, packed, examples

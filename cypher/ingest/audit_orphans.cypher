@@ -1,19 +1,30 @@
 // Audit: pieces of a model's graphs that hang from nothing (a half-written or
 // half-deleted neuron would leave some). All counts are 0 in a sound knowledge base.
+// Trie nodes are found through trie_node_key (its other keys IS NOT NULL); Examples and
+// (older knowledge bases) Example nodes by label: there are few.
 // Parameters: $model.
 CALL () {
   MATCH (t:TrieNode {model: $model})
-  WHERE NOT EXISTS { ()-[:NEXT]->(t) } AND NOT EXISTS { (:Neuron)-[:HAS_TRIE]->(t) }
+  WHERE t.layer IS NOT NULL AND t.neuron IS NOT NULL AND t.id IS NOT NULL
+    AND NOT EXISTS { ()-[:NEXT]->(t) } AND NOT EXISTS { (:Neuron)-[:HAS_TRIE]->(t) }
   RETURN count(t) AS orphan_trie_nodes
 }
 CALL () {
-  MATCH (e:Example {model: $model})
-  WHERE NOT EXISTS { (:Neuron)-[:HAS_EXAMPLE]->(e) }
+  CALL () {
+    MATCH (e:Examples {model: $model})
+    WHERE NOT EXISTS { (:Neuron)-[:HAS_EXAMPLES]->(e) }
+    RETURN e
+    UNION ALL
+    MATCH (e:Example {model: $model})
+    WHERE NOT EXISTS { (:Neuron)-[:HAS_EXAMPLE]->(e) }
+    RETURN e
+  }
   RETURN count(e) AS orphan_examples
 }
 CALL () {
   MATCH (t:TrieNode {model: $model})
-  WHERE NOT EXISTS { MATCH (:Neuron {model: t.model, layer: t.layer, index: t.neuron}) }
+  WHERE t.layer IS NOT NULL AND t.neuron IS NOT NULL AND t.id IS NOT NULL
+    AND NOT EXISTS { MATCH (:Neuron {model: t.model, layer: t.layer, index: t.neuron}) }
   RETURN count(t) AS trie_nodes_without_neuron
 }
 RETURN orphan_trie_nodes, orphan_examples, trie_nodes_without_neuron

@@ -6,10 +6,11 @@ MATCH (n:Neuron {model: $model})
 WITH n LIMIT $limit
 CALL (n) {
   MATCH (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index})
+  WHERE t.id IS NOT NULL
   DETACH DELETE t
 }
 CALL (n) {
-  MATCH (e:Example {model: n.model, layer: n.layer, neuron: n.index})
+  MATCH (n)-[:HAS_EXAMPLES|HAS_EXAMPLE]->(e:Examples|Example)
   DETACH DELETE e
 }
 DETACH DELETE n

@@ -13,11 +13,14 @@
 //   props (map of extra scalar Neuron properties; may be empty),
 //   derived (map: firing, context, firing_key, n_groups, group_tokens, group_sizes,
 //            context_free, repeat_tokens, repeat_distances),
-//   nodes    (trie rows: id, parent, parent_pos (position of the parent in nodes; null
-//             for the root), kind, token, depth, activation, importance, end_activation,
-//             fire, rank, fire_rank, pkey),
+//   nodes    (each trie node's properties as one map: model, layer, neuron, id, parent, kind,
+//             token, depth, activation, importance, end_activation, fire, rank, fire_rank,
+//             pkey; nulls left out),
+//   roots    (positions in nodes of the trie's root), links ([parent position, child position]
+//             of every NEXT edge; a child is one token further back in the text),
 //   firing   (token, activation), context (token, importance),
-//   examples (split, idx, pos, tokens, activations),
+//   examples (null, or the arrays of the neuron's one Examples node: splits, lengths,
+//             tokens and activations of every example one after another),
 //   kind ('neuron' | 'sae_latent' | 'transcoder'), sae (the SAE's id, null for neurons).
 MERGE (kb:KnowledgeBase {name: 'n2g-kb'})
 ON CREATE SET kb.id = randomUUID(), kb.version = 0, kb.shapes = [], kb.models = []
@@ -29,13 +32,14 @@ WITH m
 UNWIND $neurons AS row
 MERGE (n:Neuron {model: $model, layer: row.layer, index: row.index})
 WITH m, n, row
-// 1. forget the previous graph
+// 1. forget the previous graph (Example nodes: written before the Examples node)
 CALL (n) {
   MATCH (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index})
+  WHERE t.id IS NOT NULL
   DETACH DELETE t
 }
 CALL (n) {
-  MATCH (e:Example {model: n.model, layer: n.layer, neuron: n.index})
+  MATCH (n)-[:HAS_EXAMPLES|HAS_EXAMPLE]->(e:Examples|Example)
   DETACH DELETE e
 }
 CALL (n) {
@@ -62,26 +66,19 @@ SET n += row.props
 MERGE (m)-[:HAS_NEURON]->(n)
 WITH n, row
 // 3. the trie: nodes, then Neuron-[:HAS_TRIE]->root and parent-[:NEXT]->child
-//    (a child is one token further back in the text), by position in the list
 CALL (n, row) {
   UNWIND row.nodes AS node
-  CREATE (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index, id: node.id})
-  SET t.parent = node.parent, t.kind = node.kind, t.token = node.token, t.depth = node.depth,
-      t.activation = node.activation, t.importance = node.importance, t.end_activation = node.end_activation,
-      t.fire = node.fire, t.rank = node.rank, t.fire_rank = node.fire_rank, t.pkey = node.pkey
-  RETURN collect(t) AS created
-}
-CALL (n, row, created) {
-  UNWIND range(0, size(created) - 1) AS i
-  WITH n, created, i, row.nodes[i].parent_pos AS parent
-  CALL (n, created, i, parent) {
-    WITH n, created[i] AS root WHERE parent IS NULL
+  CREATE (t:TrieNode)
+  SET t = node
+  WITH collect(t) AS created
+  CALL (n, row, created) {
+    UNWIND row.roots AS i
+    WITH created[i] AS root
     CREATE (n)-[:HAS_TRIE]->(root)
   }
-  CALL (created, i, parent) {
-    WITH created[parent] AS p, created[i] AS c WHERE parent IS NOT NULL
-    CREATE (p)-[:NEXT]->(c)
-  }
+  UNWIND row.links AS link
+  WITH created[link[0]] AS parent, created[link[1]] AS child
+  CREATE (parent)-[:NEXT]->(child)
 }
 // 4. summary edges to shared Token nodes
 CALL (n, row) {
@@ -96,10 +93,9 @@ CALL (n, row) {
 }
 // 5. examples (raw token strings and raw activations), for evaluation from the database
 CALL (n, row) {
-  UNWIND row.examples AS e
-  CREATE (x:Example {model: n.model, layer: n.layer, neuron: n.index, split: e.split, idx: e.idx, pos: e.pos,
-                     tokens: e.tokens, activations: e.activations})
-  CREATE (n)-[:HAS_EXAMPLE]->(x)
+  WITH row.examples AS e WHERE e IS NOT NULL
+  CREATE (n)-[:HAS_EXAMPLES]->(:Examples {model: n.model, layer: n.layer, neuron: n.index, splits: e.splits,
+                                         lengths: e.lengths, tokens: e.tokens, activations: e.activations})
 }
 // 6. provenance
 CALL (n) {

@@ -66,15 +66,15 @@ class BulkStats:
 
 # ------------------------------------------------------------------------------- CSV
 
-_STRUCTURE = {"nodes", "firing", "context", "examples", "metrics", "derived", "props"}
+_STRUCTURE = {"nodes", "roots", "links", "firing", "context", "examples", "metrics", "derived", "props"}
 """Keys of a write/neurons row that are not Neuron properties themselves."""
 TRIE_COLUMNS = {
     "model": "string", "layer": "long", "neuron": "long", "id": "long", "parent": "long", "kind": "string",
     "token": "string", "depth": "long", "activation": "double", "importance": "double", "end_activation": "double",
     "fire": "string", "rank": "double", "fire_rank": "double", "pkey": "string",
 }
-EXAMPLE_COLUMNS = {
-    "model": "string", "layer": "long", "neuron": "long", "split": "string", "idx": "long", "pos": "long",
+EXAMPLES_COLUMNS = {
+    "model": "string", "layer": "long", "neuron": "long", "splits": "string[]", "lengths": "long[]",
     "tokens": "string[]", "activations": "double[]",
 }
 
@@ -202,7 +202,7 @@ def write_csv(
         "Neuron": _Table(directory / "neurons.csv", [":ID(Neuron)"]),
         "TrieNode": _Table(directory / "trie_nodes.csv", [":ID(TrieNode)"], TRIE_COLUMNS),
         "Token": _Table(directory / "tokens.csv", [":ID(Token)"], {"text": "string"}),
-        "Example": _Table(directory / "examples.csv", [":ID(Example)"], EXAMPLE_COLUMNS),
+        "Examples": _Table(directory / "examples.csv", [":ID(Examples)"], EXAMPLES_COLUMNS),
     }
     rels = {
         "HAS_NEURON": _Table(directory / "has_neuron.csv", [":START_ID(Model)", ":END_ID(Neuron)"], {}),
@@ -210,7 +210,7 @@ def write_csv(
         "NEXT": _Table(directory / "next.csv", [":START_ID(TrieNode)", ":END_ID(TrieNode)"], {}),
         "FIRES_ON": _Table(directory / "fires_on.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {"activation": "double"}),
         "CONTEXT": _Table(directory / "context.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {"importance": "double"}),
-        "HAS_EXAMPLE": _Table(directory / "has_example.csv", [":START_ID(Neuron)", ":END_ID(Example)"], {}),
+        "HAS_EXAMPLES": _Table(directory / "has_examples.csv", [":START_ID(Neuron)", ":END_ID(Examples)"], {}),
         "PRODUCED": _Table(directory / "produced.csv", [":START_ID(Run)", ":END_ID(Neuron)"], {}),
         "OF_MODEL": _Table(directory / "of_model.csv", [":START_ID(Run)", ":END_ID(Model)"], {}),
     }
@@ -265,33 +265,26 @@ def write_csv(
             rels["HAS_NEURON"].add([model_ids[model], nid], {})
             if run in run_ids:
                 rels["PRODUCED"].add([run_ids[run], nid], {})
-            ids = []
-            for node in row["nodes"]:
-                tid = f"t{trie_counter}"
-                trie_counter += 1
-                ids.append(tid)
-                labels["TrieNode"].add(
-                    [tid],
-                    {"model": model, "layer": row["layer"], "neuron": row["index"],
-                     **{k: v for k, v in node.items() if k != "parent_pos"}},
-                )
-            for node, tid in zip(row["nodes"], ids):
-                if node["parent_pos"] is None:
-                    rels["HAS_TRIE"].add([nid, tid], {})
-                else:
-                    rels["NEXT"].add([ids[node["parent_pos"]], tid], {})
-            stats.trie_nodes += len(ids)
+            first = trie_counter
+            trie_counter += len(row["nodes"])
+            for i, node in enumerate(row["nodes"]):
+                labels["TrieNode"].add([f"t{first + i}"], node)
+            for i in row["roots"]:
+                rels["HAS_TRIE"].add([nid, f"t{first + i}"], {})
+            for parent, child in row["links"]:
+                rels["NEXT"].add([f"t{first + parent}", f"t{first + child}"], {})
+            stats.trie_nodes += len(row["nodes"])
             for f in row["firing"]:
                 rels["FIRES_ON"].add([nid, token_id(f["token"])], {"activation": f["activation"]})
             for c in row["context"]:
                 rels["CONTEXT"].add([nid, token_id(c["token"])], {"importance": c["importance"]})
-            for e in row["examples"]:
+            if row["examples"] is not None:
                 xid = f"x{example_counter}"
                 example_counter += 1
-                labels["Example"].add(
-                    [xid], {"model": model, "layer": row["layer"], "neuron": row["index"], **e}
+                labels["Examples"].add(
+                    [xid], {"model": model, "layer": row["layer"], "neuron": row["index"], **row["examples"]}
                 )
-                rels["HAS_EXAMPLE"].add([nid, xid], {})
+                rels["HAS_EXAMPLES"].add([nid, xid], {})
 
     for item in results:
         batch.append(item if isinstance(item, tuple) else (item, run_id))  # (result, run id)

@@ -47,6 +47,33 @@ def _unicode_error(e: UnicodeError) -> ConfigError:
     )
 
 
+def pack_examples(examples: Sequence[Example]) -> dict[str, list[Any]] | None:
+    """A neuron's examples as the parallel arrays of its one Examples node (None when it
+    has none): per example its split and length, and every example's tokens and raw
+    activations one after another, in the order they were given."""
+    if not examples:
+        return None
+    return {
+        "splits": [ex.split for ex in examples],
+        "lengths": [len(ex.tokens) for ex in examples],
+        "tokens": [t for ex in examples for t in ex.tokens],
+        "activations": [float(a) for ex in examples for a in ex.activations],
+    }
+
+
+def unpack_examples(packed: dict[str, Any] | None) -> list[Example]:
+    """The examples of an Examples node's arrays (`pack_examples` read back)."""
+    if not packed or not packed.get("splits"):
+        return []
+    tokens, activations = packed.get("tokens") or [], packed.get("activations") or []
+    out, start = [], 0
+    for split, length in zip(packed["splits"], packed.get("lengths") or []):
+        end = start + int(length)
+        out.append(Example(tokens=list(tokens[start:end]), activations=[float(a) for a in activations[start:end]], split=split))
+        start = end
+    return out
+
+
 def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]:
     """The parameters of write/neurons for a batch of results (pure)."""
     neurons = []
@@ -61,24 +88,18 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
         shapes.update(derived.pop("shapes"))
         # empty values are left unset (as the bulk import leaves them)
         derived = {k: (None if v in ([], "") else v) for k, v in derived.items()}
-        nodes = [
-            {**row, **values, "parent_pos": position.get(row.get("parent"))}
-            for row, values in zip(trie, node_values(trie, firing))
-        ]
-        counters: dict[str, int] = {}
-        examples = []
-        for pos, ex in enumerate(r.examples):
-            idx = counters.get(ex.split, 0)
-            counters[ex.split] = idx + 1
-            examples.append(
-                {
-                    "split": ex.split,
-                    "idx": idx,
-                    "pos": pos,
-                    "tokens": list(ex.tokens),
-                    "activations": [float(a) for a in ex.activations],
-                }
-            )
+        # each trie node's properties as one map (nulls left out), its root(s) and its
+        # NEXT edges as [parent position, child position] in the list
+        nodes, roots, links = [], [], []
+        for i, (row, values) in enumerate(zip(trie, node_values(trie, firing))):
+            props = {"model": model, "layer": r.layer, "neuron": r.index, **row, **values}
+            nodes.append({k: v for k, v in props.items() if v is not None})
+            parent = position.get(row.get("parent"))
+            if parent is None:
+                roots.append(i)
+            else:
+                links.append([parent, i])
+        examples = pack_examples(r.examples)
         neurons.append(
             {
                 "layer": r.layer,
@@ -93,6 +114,8 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
                 "props": dict(getattr(r, "props", None) or {}),
                 "derived": derived,
                 "nodes": nodes,
+                "roots": roots,
+                "links": links,
                 "firing": [{"token": t, "activation": float(a)} for t, a in firing.items()],
                 "context": [{"token": t, "importance": float(i)} for t, i in context.items()],
                 "examples": examples,
@@ -284,7 +307,10 @@ def result_from_record(record: dict[str, Any]) -> NeuronResult:
     """Rebuilds a `NeuronResult` from a read/neuron record (summary tokens from the trie)."""
     props = record["neuron"]
     nodes = [dict(n) for n in record["nodes"] if n is not None and n.get("id") is not None]
-    examples = [Example(tokens=list(e["tokens"]), activations=list(e["activations"]), split=e["split"]) for e in record["examples"] if e]
+    # one Examples node per neuron; a knowledge base written before it has one Example node per example
+    examples = unpack_examples(record.get("packed")) or [
+        Example(tokens=list(e["tokens"]), activations=list(e["activations"]), split=e["split"]) for e in record.get("examples") or [] if e
+    ]
     metrics = {
         k: float(v)
         for k, v in props.items()
