@@ -95,3 +95,24 @@ def kb(neo4j_driver, neo4j_settings: ConnectionSettings):
     s.init_schema()
     write_fixture(s)
     return s
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """A tiny GPT-2 (2 layers, 64 neurons per layer, a BPE trained on the synthetic corpus)
+    saved as a checkpoint directory named `tiny`, built once per session; the ingest, shard,
+    scale and fault tests load it through the real loading path. Modules that need another
+    model define their own `model_dir`."""
+    from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
+
+    return build_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny", corpus=synthetic_corpus(300), d_mlp=64)
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory):
+    """A text corpus of 200 synthetic sentences (documents separated by blank lines)."""
+    from n2g_kb.testing import synthetic_corpus
+
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n\n".join(synthetic_corpus(200, seed=5)), encoding="utf-8")
+    return path

@@ -27,23 +27,10 @@ from n2g_kb.faults import FAULT_ENV
 from n2g_kb.kb.audit import audit, census
 from n2g_kb.kb.localdb import LocalNeo4j
 from n2g_kb.settings import LocalServerSettings
-from n2g_kb.testing import build_tiny_gpt2, synthetic_corpus
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
 NEURONS = [(layer, n) for layer in (0, 1) for n in range(4)]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny", corpus=synthetic_corpus(300), d_mlp=64)
-
-
-@pytest.fixture(scope="module")
-def corpus_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(synthetic_corpus(200, seed=5)), encoding="utf-8")
-    return path
 
 
 def _args(model_dir, corpus_file, neurons: str = "0-3", *extra: str) -> list[str]:

@@ -40,13 +40,6 @@ def loaded(model_dir):
     return load_model(str(model_dir), device="cpu")
 
 
-@pytest.fixture(scope="module")
-def corpus_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(synthetic_corpus(200, seed=5)), encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def runs_dir(tmp_path) -> Path:
     return tmp_path / "runs"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +12,7 @@ from cli.main import app
 from n2g_kb.errors import ConfigError
 from n2g_kb.lm.model import load_model
 from n2g_kb.runners.ingest import IngestOptions, ProgressEvent, run_ingest
-from n2g_kb.testing import build_tiny_gpt2, graph_differences, stored_graphs, synthetic_corpus
+from n2g_kb.testing import graph_differences, stored_graphs
 
 ray = pytest.importorskip("ray")
 
@@ -28,18 +27,6 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny", corpus=synthetic_corpus(300), d_mlp=64)
-
-
-@pytest.fixture(scope="module")
-def corpus_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(synthetic_corpus(200, seed=5)), encoding="utf-8")
-    return path
 
 
 def _options(model_dir, corpus_file, **overrides) -> IngestOptions:
@@ -90,6 +77,7 @@ def test_a_worker_killed_mid_run_is_retried_and_every_neuron_has_one_graph(local
     single = run_ingest(store, _options(model_dir, corpus_file, method="n2g+", heldout=32),
                         load_model=lambda *a, **k: load_model(str(model_dir), device="cpu"), runs_dir=tmp_path / "single")  # fmt: skip
     expected = stored_graphs(store, "tiny", [0, 1], range(6))
+    assert (single.processed, single.failed) == (12, 0)
     assert any(len(g[3]) > 6 for g in expected.values())  # n2g+ stores more than the top 6
     store.clear()
     marker = tmp_path / "killed"

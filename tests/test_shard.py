@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -12,26 +11,14 @@ from n2g_kb.errors import ConfigError, N2GKBError, NotFoundError
 from n2g_kb.lm.model import load_model
 from n2g_kb.runners.ingest import IngestOptions, run_ingest
 from n2g_kb.runners.shard import Shard, finish_sharded, shards_holding
-from n2g_kb.testing import build_tiny_gpt2, graph_differences, stored_graphs, synthetic_corpus
+from n2g_kb.testing import graph_differences, stored_graphs
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return build_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny", corpus=synthetic_corpus(300), d_mlp=64)
-
-
-@pytest.fixture(scope="module")
 def loaded(model_dir):
     return load_model(str(model_dir), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def corpus_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(synthetic_corpus(200, seed=5)), encoding="utf-8")
-    return path
 
 
 def _options(model_dir, corpus_file, **overrides) -> IngestOptions:
