@@ -14,11 +14,12 @@ CREATE CONSTRAINT token_text IF NOT EXISTS FOR (t:Token) REQUIRE t.text IS UNIQU
 CREATE CONSTRAINT trie_node_key IF NOT EXISTS FOR (t:TrieNode) REQUIRE (t.model, t.layer, t.neuron, t.id) IS UNIQUE;
 CREATE INDEX trie_firing IF NOT EXISTS FOR (t:TrieNode) ON (t.token, t.fire_rank, t.model, t.layer, t.neuron);
 CREATE INDEX trie_context IF NOT EXISTS FOR (t:TrieNode) ON (t.fire, t.token, t.rank, t.model, t.layer, t.neuron);
-CREATE INDEX trie_pattern IF NOT EXISTS FOR (t:TrieNode) ON (t.pkey);
+CREATE INDEX trie_pattern_end IF NOT EXISTS FOR (t:TrieNode) ON (t.pkey, t.end_activation, t.model, t.layer, t.neuron);
 CREATE INDEX neuron_layer IF NOT EXISTS FOR (n:Neuron) ON (n.model, n.layer);
 CREATE INDEX neuron_f1 IF NOT EXISTS FOR (n:Neuron) ON (n.f1);
 CREATE INDEX neuron_firing_key IF NOT EXISTS FOR (n:Neuron) ON (n.firing_key);
 DROP INDEX trie_node_token IF EXISTS;
+DROP INDEX trie_pattern IF EXISTS;
 DROP INDEX trie_node_neuron IF EXISTS;
 DROP INDEX example_neuron IF EXISTS;
 DROP CONSTRAINT example_key IF EXISTS;

@@ -198,6 +198,22 @@ def test_last_token_agrees_with_trie_predict_on_random_texts(kb):
         assert {(r["model"], r["layer"], r["neuron"]): r["activation"] for r in rows} == oracle_last(tokens), tokens
 
 
+def test_last_token_with_a_limit_is_the_head_of_the_whole_answer(kb):
+    # the last token alone is read strongest first and stops after $limit: the head of the
+    # full, ordered answer, ties at the cut included in the same order
+    rng = random.Random(19)
+    checked = 0
+    for _ in range(60):
+        tokens = [rng.choice(TEXT_VOCAB) for _ in range(rng.randint(1, 4))]
+        every = last(kb, tokens)
+        ordered = sorted(every, key=lambda r: (-r["activation"], r["model"], r["layer"], r["neuron"]))
+        assert every == ordered, tokens
+        for limit in (1, 2, 3):
+            assert kb.read("query/last_token", tokens=tokens, min_activation=0.0, **{**EVERY, "limit": limit}) == every[:limit], tokens
+        checked += len(every) > 3
+    assert checked > 5  # texts where the limit cuts something
+
+
 def test_last_token_reports_the_winning_pattern_and_honours_the_threshold(kb):
     rows = last(kb, ["to", "big", "paris"], model=M, layer=1)
     by_key = {(r["model"], r["layer"], r["neuron"]): r for r in rows}

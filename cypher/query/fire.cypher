@@ -41,13 +41,17 @@ WITH position, shape, text WHERE size(shape) <= position + 1
 WITH position, shape, reduce(key = '', i IN range(0, size(shape) - 1) |
        key + CASE WHEN i > 0 THEN '|' ELSE '' END +
        CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE text[position - i] END) AS key
-MATCH (e:TrieNode {pkey: key})
-WHERE ($model IS NULL OR e.model = $model)
+// (the trie_pattern_end index holds every value read here: no node is touched)
+MATCH (e:TrieNode)
+WHERE e.pkey = key AND e.end_activation IS NOT NULL
+  AND e.model IS NOT NULL AND e.layer IS NOT NULL AND e.neuron IS NOT NULL
+  AND ($model IS NULL OR e.model = $model)
   AND ($layer IS NULL OR e.layer = $layer)
 // the longest match wins, then the one with exact tokens nearest the firing token
-WITH position, e, shape ORDER BY size(shape) DESC, shape
-WITH position, e.model AS model, e.layer AS layer, e.neuron AS neuron, collect({e: e, shape: shape})[0] AS best
-WITH position, model, layer, neuron, best.e.end_activation AS activation, best.shape AS shape
+WITH position, e.model AS model, e.layer AS layer, e.neuron AS neuron, e.end_activation AS activation, shape
+ORDER BY size(shape) DESC, shape
+WITH position, model, layer, neuron, collect({activation: activation, shape: shape})[0] AS best
+WITH position, model, layer, neuron, best.activation AS activation, best.shape AS shape
 WHERE activation >= $min_activation
 WITH position, model, layer, neuron, activation, shape
 ORDER BY position, activation DESC, model, layer, neuron

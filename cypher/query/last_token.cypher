@@ -31,26 +31,59 @@
 // How: every pattern-end trie node holds its pattern as one key (pkey: the tokens from the
 // firing token back, '|'-joined, '\\' and '|' escaped with '\\', wildcards as '<IGNORE>'),
 // and the KnowledgeBase node lists every wildcard mask (shape) that occurs. For each
-// shape the text gives exactly one key; each key is one index seek.
+// shape the text gives exactly one key; each key is one seek of the trie_pattern_end index,
+// which holds every value read here. The patterns of more than one token are rare and all
+// read. The last token alone (shape '0') can be a key of thousands of neurons: a neuron with
+// a longer match loses it, and of the others the index hands the strongest over first, so
+// reading stops after $limit of them (and their ties).
 MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
 WITH kb.shapes AS shapes,
      reverse([t IN $tokens | replace(replace(t, '\\', '\\\\'), '|', '\\|')]) AS back
-UNWIND shapes AS shape
-WITH shape, back WHERE size(shape) <= size(back)
-WITH shape, reduce(key = '', i IN range(0, size(shape) - 1) |
-       key + CASE WHEN i > 0 THEN '|' ELSE '' END +
-       CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE back[i] END) AS key
-MATCH (e:TrieNode {pkey: key})
-WHERE ($model IS NULL OR e.model = $model)
-  AND ($layer IS NULL OR e.layer = $layer)
-// the longest match wins, then the one with exact tokens nearest the firing token
-WITH e, shape ORDER BY size(shape) DESC, shape
-WITH e.model AS model, e.layer AS layer, e.neuron AS neuron, collect({e: e, shape: shape})[0] AS best
-WITH model, layer, neuron, best.e AS e, best.shape AS shape
-WHERE e.end_activation >= $min_activation
-WITH model, layer, neuron, e.end_activation AS activation, size(shape) AS length,
-     reverse([i IN range(0, size(shape) - 1) |
-              CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE reverse($tokens)[i] END]) AS pattern
+// 1. every match of more than one token; the longest wins, then exact tokens nearest the firing token
+CALL (shapes, back) {
+  UNWIND shapes AS shape
+  WITH shape, back WHERE size(shape) > 1 AND size(shape) <= size(back)
+  WITH shape, reduce(key = '', i IN range(0, size(shape) - 1) |
+         key + CASE WHEN i > 0 THEN '|' ELSE '' END +
+         CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE back[i] END) AS key
+  MATCH (e:TrieNode)
+  WHERE e.pkey = key AND e.end_activation IS NOT NULL
+    AND e.model IS NOT NULL AND e.layer IS NOT NULL AND e.neuron IS NOT NULL
+    AND ($model IS NULL OR e.model = $model)
+    AND ($layer IS NULL OR e.layer = $layer)
+  WITH e.model AS model, e.layer AS layer, e.neuron AS neuron, e.end_activation AS activation, shape
+  ORDER BY size(shape) DESC, shape
+  WITH model, layer, neuron, collect({activation: activation, shape: shape})[0] AS best
+  RETURN collect({model: model, layer: layer, neuron: neuron, activation: best.activation, shape: best.shape}) AS longer
+}
+WITH back, longer, [x IN longer | [x.model, x.layer, x.neuron]] AS taken
+// 2. the last token alone, for neurons without a longer match: the activation of the
+//    $limit-th strongest (index order, stops there), then every one at least that strong
+CALL (back, taken) {
+  MATCH (e:TrieNode)
+  WHERE e.pkey = back[0] AND e.end_activation >= $min_activation
+    AND e.model IS NOT NULL AND e.layer IS NOT NULL AND e.neuron IS NOT NULL
+    AND ($model IS NULL OR e.model = $model)
+    AND ($layer IS NULL OR e.layer = $layer)
+    AND NOT [e.model, e.layer, e.neuron] IN taken
+  WITH e ORDER BY e.pkey DESC, e.end_activation DESC, e.model DESC, e.layer DESC, e.neuron DESC
+  LIMIT coalesce($limit, 1000000000)
+  RETURN min(e.end_activation) AS cut
+}
+CALL (back, taken, cut) {
+  MATCH (e:TrieNode)
+  WHERE e.pkey = back[0] AND e.end_activation >= cut AND e.end_activation >= $min_activation
+    AND e.model IS NOT NULL AND e.layer IS NOT NULL AND e.neuron IS NOT NULL
+    AND ($model IS NULL OR e.model = $model)
+    AND ($layer IS NULL OR e.layer = $layer)
+    AND NOT [e.model, e.layer, e.neuron] IN taken
+  RETURN collect({model: e.model, layer: e.layer, neuron: e.neuron, activation: e.end_activation, shape: '0'}) AS single
+}
+UNWIND longer + single AS x
+WITH x WHERE x.activation >= $min_activation
+WITH x.model AS model, x.layer AS layer, x.neuron AS neuron, x.activation AS activation, x.shape AS shape
 ORDER BY activation DESC, model, layer, neuron
 LIMIT coalesce($limit, 1000000000)
-RETURN model, layer, neuron, activation, length, pattern
+RETURN model, layer, neuron, activation, size(shape) AS length,
+       reverse([i IN range(0, size(shape) - 1) |
+                CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE reverse($tokens)[i] END]) AS pattern
