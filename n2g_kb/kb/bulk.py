@@ -69,14 +69,21 @@ class BulkStats:
 _STRUCTURE = {"nodes", "roots", "links", "firing", "context", "examples", "metrics", "derived", "props"}
 """Keys of a write/neurons row that are not Neuron properties themselves."""
 TRIE_COLUMNS = {
-    "model": "string", "layer": "long", "neuron": "long", "id": "long", "parent": "long", "kind": "string",
-    "token": "string", "depth": "long", "activation": "double", "importance": "double", "end_activation": "double",
-    "fire": "string", "rank": "double", "fire_rank": "double", "pkey": "string",
+    # the import packs a node's properties into 4-block property records in this order:
+    # the longest values first (a double takes 2 blocks, a short string 1-4, an int 1) fill
+    # whole records, and the 1-block ones fill the last record
+    "pkey": "string", "end_activation": "double", "model": "string", "token": "string", "fire": "string",
+    "rank": "double", "importance": "double", "activation": "double", "fire_rank": "double",
+    "layer": "long", "neuron": "long", "id": "long", "parent": "long", "depth": "long", "kind": "string",
 }
 EXAMPLES_COLUMNS = {
     "model": "string", "layer": "long", "neuron": "long", "splits": "string[]", "lengths": "long[]",
     "tokens": "string[]", "activations": "double[]",
 }
+
+
+_AS_IS = {"string", "long", "double"}
+"""Column types whose Python values (str, int, float, None) the csv module writes as Neo4j reads them."""
 
 
 def _native(props: dict[str, Any]) -> dict[str, Any]:
@@ -129,17 +136,27 @@ class _Table:
         self.path = path
         self.fixed = list(fixed)  # header cells of the id / start / end / type columns
         self.types: dict[str, str] = dict(columns or {})
-        self.rows: list[tuple[list[str], dict[str, Any]]] = []
+        self.rows: list[tuple[list[Any], dict[str, Any]]] = []
         self.count = 0
         self.stream = None
         if columns is not None:
             self.stream = open(path, "w", newline="", encoding="utf-8")
             self.writer = csv.writer(self.stream, lineterminator="\n")
             self.writer.writerow(self.fixed + [f"{c}:{t}" for c, t in self.types.items()])
+            # the csv module writes None as an empty cell and numbers as str() (floats as
+            # repr), so only list cells need converting
+            self.names = list(self.types)
+            self.lists = [i for i, t in enumerate(self.types.values()) if t.endswith("[]")]
+            self.plain = not self.lists and all(t in _AS_IS for t in self.types.values())
 
-    def add(self, ids: list[str], props: dict[str, Any]) -> None:
+    def add(self, ids: list[Any], props: dict[str, Any]) -> None:
         if self.stream is not None:
-            self.writer.writerow(ids + [_cell(props.get(c)) for c in self.types])
+            get = props.get
+            if self.plain:
+                self.writer.writerow([*ids, *map(get, self.names)])
+            else:
+                cells = [_cell(get(c)) for c in self.names]
+                self.writer.writerow(ids + cells)
             self.count += 1
             return
         for key, value in props.items():
@@ -220,20 +237,20 @@ def write_csv(
     trie_counter = example_counter = 0
     model_ids = {}
     for number, (name, props) in enumerate(models.items()):
-        model_ids[name] = f"m{number}"
+        model_ids[name] = number
         labels["Model"].add([model_ids[name]], {**_native(props or {}), "name": name})
     run_ids = {}
     for number, run in enumerate(runs):
         props = _native(run["props"])
-        run_ids[props["id"]] = f"r{number}"
-        labels["Run"].add([f"r{number}"], props)
+        run_ids[props["id"]] = number
+        labels["Run"].add([number], props)
         if run.get("model") in model_ids:
-            rels["OF_MODEL"].add([f"r{number}", model_ids[run["model"]]], {})
+            rels["OF_MODEL"].add([number, model_ids[run["model"]]], {})
 
-    def token_id(text: str) -> str:
+    def token_id(text: str) -> int:
         found = tokens.get(text)
         if found is None:
-            found = tokens[text] = f"k{len(tokens)}"
+            found = tokens[text] = len(tokens)
             labels["Token"].add([found], {"text": text})
         return found
 
@@ -254,7 +271,7 @@ def write_csv(
         nonlocal trie_counter, example_counter
         shapes.update(params["shapes"])
         for row in params["neurons"]:
-            nid = f"n{stats.neurons}"
+            nid = stats.neurons
             stats.neurons += 1
             scalars = {k: v for k, v in row.items() if k not in _STRUCTURE}
             props = {
@@ -268,18 +285,18 @@ def write_csv(
             first = trie_counter
             trie_counter += len(row["nodes"])
             for i, node in enumerate(row["nodes"]):
-                labels["TrieNode"].add([f"t{first + i}"], node)
+                labels["TrieNode"].add([first + i], node)
             for i in row["roots"]:
-                rels["HAS_TRIE"].add([nid, f"t{first + i}"], {})
+                rels["HAS_TRIE"].add([nid, first + i], {})
             for parent, child in row["links"]:
-                rels["NEXT"].add([f"t{first + parent}", f"t{first + child}"], {})
+                rels["NEXT"].add([first + parent, first + child], {})
             stats.trie_nodes += len(row["nodes"])
             for f in row["firing"]:
                 rels["FIRES_ON"].add([nid, token_id(f["token"])], {"activation": f["activation"]})
             for c in row["context"]:
                 rels["CONTEXT"].add([nid, token_id(c["token"])], {"importance": c["importance"]})
             if row["examples"] is not None:
-                xid = f"x{example_counter}"
+                xid = example_counter
                 example_counter += 1
                 labels["Examples"].add(
                     [xid], {"model": model, "layer": row["layer"], "neuron": row["index"], **row["examples"]}
@@ -292,7 +309,7 @@ def write_csv(
             flush()
     flush()
     labels["KnowledgeBase"].add(
-        ["kb"],
+        [0],
         {"name": "n2g-kb", "id": kb_id or str(uuid.uuid4()), "version": 1, "models": list(models), "shapes": sorted(shapes)},
     )
     args = []
@@ -366,7 +383,7 @@ def bulk_build(
         _admin(
             server,
             staging_conf,
-            ["database", "import", "full", DATABASE, "--overwrite-destination=true", "--multiline-fields=true",
+            ["database", "import", "full", DATABASE, "--overwrite-destination=true", "--multiline-fields=true", "--id-type=integer",
              f"--array-delimiter={ARRAY_DELIMITER}", "--skip-duplicate-nodes=false", "--bad-tolerance=0",
              f"--report-file={work / 'import.report'}", *args],
         )

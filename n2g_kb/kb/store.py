@@ -23,9 +23,10 @@ from n2g_kb.kb.precompute import NEURON_FIELDS, neuron_values, node_values
 from n2g_kb.errors import ConfigError, DatabaseError, NotFoundError
 from n2g_kb.faults import fault_point
 from n2g_kb.n2g.results import Example, NeuronResult
-from n2g_kb.n2g.trie import token_key
+from n2g_kb.n2g.trie import MAX_TOKEN_BYTES, token_key
 from n2g_kb.settings import ConnectionSettings
 
+_SHORT = MAX_TOKEN_BYTES // 4
 _WRITE_ATTEMPTS = 4  # a chunk whose neurons another writer created first is written again
 
 def _finite(x: Any) -> Any:
@@ -37,7 +38,9 @@ def _finite(x: Any) -> Any:
 
 def _key(token: str | None) -> str | None:
     """Indexed token texts fit Neo4j's index key limit (see `n2g_kb.n2g.trie.token_key`)."""
-    return token_key(token) if isinstance(token, str) else token
+    if not isinstance(token, str) or len(token) <= _SHORT:
+        return token  # at most 4 UTF-8 bytes a character: short texts are their own key
+    return token_key(token)
 
 
 def _unicode_error(e: UnicodeError) -> ConfigError:
