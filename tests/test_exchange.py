@@ -4,6 +4,8 @@ same answers to every query, through the CLI and the Python API, into an emptied
 from __future__ import annotations
 
 import json
+import os
+import socket
 
 import pytest
 from typer.testing import CliRunner
@@ -67,7 +69,7 @@ def test_a_round_trip_gives_identical_answers(store, tmp_path, formats):
     store.clear()
     store.init_schema()
     counts = exchange.import_folder(store, tmp_path / "kb")
-    assert counts == {"models": 2, "runs": 1, "neurons": 14}
+    assert counts == {"models": 2, "runs": 1, "neurons": 14, "bulk": False}
     assert every_answer(store) == before
     produced = store.read("ingest/run", id="run-1")[0]
     assert produced["produced"] == 3 and produced["run"]["status"] == "finished"
@@ -102,3 +104,44 @@ def test_bad_folders_are_one_line_errors(cli_env, tmp_path):
     assert result.exit_code == 1 and "No model 'no-such-model'" in result.stderr
     with pytest.raises(ConfigError, match="Unknown export format"):
         exchange.export(None, [], tmp_path, ["csv"])
+
+
+# ------------------------------------------------------ bulk import into an empty managed KB
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(bool(os.environ.get("NEO4J_URI")) and not os.environ.get("N2GKB_TEST_BULK"),
+                    reason="the bulk import needs a managed Neo4j (set N2GKB_TEST_BULK=1 to run anyway)")
+def test_an_import_into_an_empty_managed_kb_is_a_bulk_build_with_the_same_answers(store, tmp_path):
+    from n2g_kb.kb.db import connect
+    from n2g_kb.kb.localdb import LocalNeo4j
+    from n2g_kb.kb.store import Store
+    from n2g_kb.settings import LocalServerSettings, cache_dir
+
+    fill(store)
+    before = every_answer(store)
+    exchange.export(store, [FIXTURE_MODEL, OTHER_MODEL], tmp_path / "kb", ["parquet"])
+
+    server = LocalNeo4j(LocalServerSettings(cache_dir=cache_dir(), data_dir=tmp_path / "home", bolt_port=_free_port(),
+                                            http_port=_free_port(), heap="512m", pagecache="128m"))  # fmt: skip
+    server.start()
+    try:
+        target = Store(connect(server.connection("neo4j"), retry_s=60.0), "neo4j", settings=server.connection("neo4j"))
+        target.init_schema()
+        statuses: list[str] = []
+        counts = exchange.import_folder(target, tmp_path / "kb", bulk=server, on_status=statuses.append)
+        assert counts["bulk"] and (counts["models"], counts["runs"], counts["neurons"]) == (2, 1, 14)
+        assert any("neo4j-admin" in s for s in statuses)
+        assert every_answer(target) == before
+        # the knowledge base holds data now: the same import goes over Bolt and replaces each neuron
+        again = exchange.import_folder(target, tmp_path / "kb", bulk=server)
+        assert not again["bulk"] and again["neurons"] == 14
+        assert every_answer(target) == before
+        target.driver.close()
+    finally:
+        server.stop()
