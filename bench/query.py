@@ -214,7 +214,8 @@ TARGETS = {  # case label -> p95 ms
     "fires_on, top 50 (random token)": 20, "fires_on, top 50 (commonest token)": 20,
     "context, top 50 (random pair)": 20, "context, top 50 (commonest pair)": 20,
     "context, top 50 (at a given distance)": 20, "last_token, top 50 (12-token text)": 20,
-    "similar (one neuron, threshold 0.2)": 50, "supersets (one neuron)": 50, "polysemantic (one layer)": 50,
+    "similar (one neuron, threshold 0.2)": 50, "similar, in-memory index, warm (one neuron, threshold 0.2)": 50,
+    "supersets (one neuron)": 50, "polysemantic (one layer)": 50,
     "top_neurons (f1, all layers)": 50,
     "fire, Cypher (100-token text)": 1000, "fire, in-memory matcher, warm (100-token text)": 50,
 }
@@ -293,6 +294,8 @@ def benchmark(store, props: dict, runs: int, seed: int, only: str | None = None)
         hits = [profile(store, name, p) for p in drawn[warm:warm + 3]]
         results.append(summary(label, times, sizes, statistics.median(hits)))
 
+    if only is None or only in "similar, in-memory index, warm (one neuron, threshold 0.2)":
+        results.append(memory_similar(store, pick, runs))
     if only is not None and only not in "fire, in-memory matcher, warm (100-token text)":
         return results
     # the in-memory matcher: build (or load), then warm calls through the Python helper
@@ -319,6 +322,33 @@ def benchmark(store, props: dict, runs: int, seed: int, only: str | None = None)
         (r.position, r.layer, r.neuron, r.activation, r.pattern) for r in frame.itertuples()]  # fmt: skip
     results[-1]["note"] += f"; rows equal to Cypher's on a 100-token text: {same}"
     return results
+
+
+def memory_similar(store, pick: Callable[[], dict], runs: int) -> dict[str, Any]:
+    """query.similar through the in-memory token-set index (built or loaded first), warm,
+    on the Cypher case's parameters; notes whether the rows equal Cypher's."""
+    from n2g_kb.kb import similarity as similarity_module
+
+    similarity_module._MEMORY.clear()
+    start = time.perf_counter()
+    index = similarity_module.load_token_sets(store, MODEL)
+    load_ms = (time.perf_counter() - start) * 1000.0
+    drawn = [dict(layer=pick()["layer"], neuron=pick()["neuron"]) for _ in range(runs + WARM_UP)]
+    times, sizes = [], []
+    for i, p in enumerate(drawn):
+        start = time.perf_counter()
+        frame = query.similar(store, model=MODEL, threshold=0.2, limit=50, **p)
+        elapsed = (time.perf_counter() - start) * 1000.0
+        if i >= WARM_UP:
+            times.append(elapsed)
+            sizes.append(len(frame))
+    same = all(
+        query.similar(store, model=MODEL, threshold=0.2, limit=50, **p).astype(object).values.tolist()
+        == query.similar(store, model=MODEL, threshold=0.2, limit=50, engine="cypher", **p).astype(object).values.tolist()
+        for p in drawn[WARM_UP : WARM_UP + 5]
+    )  # fmt: skip
+    return summary("similar, in-memory index, warm (one neuron, threshold 0.2)", times, sizes, None,
+                   note=f"first load {load_ms:.0f} ms ({len(index):,} neurons); rows equal to Cypher's on 5 neurons: {same}")
 
 
 def summary(label: str, times: list[float], sizes: list[int], hits: float | None, note: str = "") -> dict[str, Any]:

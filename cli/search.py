@@ -558,6 +558,14 @@ def similar(
     ] = 0.5,
     cross_layer: Annotated[bool, typer.Option("--cross-layer", help="Only pairs in different layers.")] = False,
     limit: LimitOpt = 50,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="'memory': every neuron's token sets in one in-memory index (cached on disk); "
+            "'cypher': ask Neo4j (cypher/query/similar). Same answers.",
+        ),
+    ] = "memory",
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
     uri: UriOpt = None,
@@ -578,7 +586,8 @@ def similar(
                 "similar",
                 layers,
                 lambda l: query.similar(
-                    s, model=model, layer=l, neuron=neuron, threshold=threshold, cross_layer_only=cross_layer, limit=limit
+                    s, model=model, layer=l, neuron=neuron, threshold=threshold, cross_layer_only=cross_layer, limit=limit,
+                    engine=engine,
                 ),
                 limit,
             ),

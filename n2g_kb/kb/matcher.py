@@ -16,11 +16,6 @@ the same id and version loads the file instead of reading the tries again.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
-import tempfile
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from n2g_kb.kb.memcache import load_state, load_versioned, save_state
 from n2g_kb.kb.precompute import SEPARATOR, escape
 from n2g_kb.n2g.trie import IGNORE, normalise_token
 
@@ -196,8 +192,7 @@ class Matcher:
 
     def save(self, path: Path) -> None:
         """Writes the table atomically (a temporary file renamed into place)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+        save_state(path, {
             "format": FORMAT,
             "kb_id": self.kb_id,
             "version": self.version,
@@ -210,28 +205,15 @@ class Matcher:
             "neurons": self.neurons,
             "activations": self.activations,
             "shapes": self.shapes,
-        }
-        fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(state, f, protocol=5)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        })  # fmt: skip
 
     @classmethod
     def load(cls, path: Path) -> Matcher | None:
         """The table saved at `path`, or None when there is none or it cannot be read."""
-        try:
-            with open(path, "rb") as f:
-                state = pickle.load(f)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
-            return None
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
+        state = load_state(path, FORMAT)
+        if state is None:
             return None
         keys = state.pop("keys")
-        state.pop("format")
         return cls(keys={k: i for i, k in enumerate(keys)}, **state)
 
 
@@ -259,12 +241,6 @@ def shape_of(pkey: str) -> str:
 # ------------------------------------------------------------------- the cached door
 
 _MEMORY: dict[tuple, Matcher] = {}
-_LOCK = threading.Lock()
-
-
-def cache_path(directory: Path, identity: str, model: str | None) -> Path:
-    digest = hashlib.sha256(f"{identity}\0{model or ''}".encode()).hexdigest()[:16]
-    return directory / f"matcher-{digest}.pkl"
 
 
 def default_cache_dir() -> Path:
@@ -279,24 +255,8 @@ def load_matcher(
     """The matcher of `model` (None: every model) for the knowledge base's current
     version: from memory, else from the disk cache, else built from the database.
     `state`: the (id, version) the caller has just read (`Store.kb_state`), saving a read."""
-    kb_id, version = state[:2] if state is not None else store.kb_version()
-    identity = f"{store.identity()}\0{kb_id}"
-    memory_key = (identity, model)
-    with _LOCK:
-        cached = _MEMORY.get(memory_key)
-        if cached is not None and cached.version == version:
-            return cached
-    path = cache_path(cache_dir or default_cache_dir(), identity, model)
-    matcher = Matcher.load(path)
-    if matcher is None or matcher.kb_id != kb_id or matcher.version != version:
-        rows = store.pattern_ends(model)
-        after = store.kb_version()
-        matcher = Matcher.from_rows(rows, kb_id=kb_id, version=version)
-        if after == (kb_id, version):  # no write landed while reading: safe to keep
-            try:
-                matcher.save(path)
-            except OSError:
-                pass  # a read-only cache dir only costs the next process a rebuild
-    with _LOCK:
-        _MEMORY[memory_key] = matcher
-    return matcher
+    return load_versioned(
+        store, model, kind="matcher", table=Matcher, memory=_MEMORY, directory=cache_dir or default_cache_dir(),
+        build=lambda kb_id, version: Matcher.from_rows(store.pattern_ends(model), kb_id=kb_id, version=version),
+        state=state,
+    )  # fmt: skip

@@ -363,21 +363,40 @@ def similar(
     threshold: float = 0.5,
     cross_layer_only: bool = False,
     limit: int = 50,
+    engine: str = "memory",
 ) -> pd.DataFrame:
     """Pairs of neurons whose role-tagged token sets overlap (Jaccard) at least `threshold`.
 
     With `neuron` (and `layer`) the neurons similar to that one; without, all pairs
     within the filters. See cypher/query/similar.cypher for the exact definition.
+    ``engine="memory"`` (default) counts overlaps in an in-memory index of every neuron's
+    token sets (`n2g_kb.kb.similarity`, rebuilt when the knowledge base changes, cached on
+    disk); ``engine="cypher"`` asks Neo4j (query/similar); the answers are the same.
     """
-    filters = _filters(store, model, layer)
+    threshold = _fraction(threshold, "threshold")
     neuron = _optional_int(neuron, "neuron")
+    if engine == "memory":
+        from n2g_kb.kb.similarity import load_token_sets
+
+        state = store.kb_state()
+        layer = _optional_int(layer, "layer")
+        if model is not None and model not in state[2]:
+            check_model(store, model)
+        sets = load_token_sets(store, model, state=state)
+        if model is not None and layer is not None and neuron is not None and not sets.has(model, layer, neuron):
+            _check_neuron(store, model, layer, neuron)
+        return sets.similar(model=model, layer=layer, neuron=neuron, threshold=threshold,
+                            cross_layer_only=bool(cross_layer_only), limit=_limit(limit))  # fmt: skip
+    if engine != "cypher":
+        raise ConfigError(f"Unknown engine {engine!r}; use 'memory' or 'cypher'")
+    filters = _filters(store, model, layer)
     _check_neuron(store, model, layer, neuron)
     return _frame(
         store.read(
             f"{QUERY_FOLDER}/similar",
             **filters,
             neuron=neuron,
-            threshold=_fraction(threshold, "threshold"),
+            threshold=threshold,
             cross_layer_only=bool(cross_layer_only),
             limit=_limit(limit),
         ),
