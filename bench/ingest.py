@@ -187,7 +187,8 @@ def bench_bulk(workdir: Path, n_neurons: int, n_nodes: int) -> dict | None:
     store_dir = data / "databases" / "neo4j"
     store_bytes = size(store_dir)
     # the examples' arrays (20 examples of 64 tokens per neuron) are nearly all of the array store
-    arrays = size(store_dir / "neostore.propertystore.db.arrays")
+    arrays_file = store_dir / "neostore.propertystore.db.arrays"
+    arrays = arrays_file.stat().st_size if arrays_file.is_file() else 0
     return {
         "neurons": stats.neurons, "trie_nodes": stats.trie_nodes, "nodes": stats.nodes, "relationships": stats.relationships,
         "seconds": {"csv": round(stats.csv_seconds, 2), "import": round(stats.import_seconds, 2),

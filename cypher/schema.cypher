@@ -2,16 +2,16 @@
 // Idempotent: `n2gkb db init` runs it, and the store runs it before its first write.
 // The composite indexes that end in (model, layer, neuron) let the library queries read
 // their answers in index order (strongest first) and stop after $limit rows.
-// A neuron's trie nodes are found through trie_node_key (with `t.id IS NOT NULL`, so the
-// planner seeks the unique index); its examples hang off it as one Examples node (no index:
-// reached through HAS_EXAMPLES). Indexes of earlier versions that these replace are dropped.
+// A neuron's trie nodes and its one Examples node are reached from the Neuron (HAS_TRIE,
+// NEXT, HAS_EXAMPLES), so they need no index of their own: the write path locks the Neuron
+// before it replaces them, so each neuron has one graph. Indexes and constraints of earlier
+// versions that this replaces are dropped (an older knowledge base reads the same way).
 // Parameters: none.
 CREATE CONSTRAINT model_name IF NOT EXISTS FOR (m:Model) REQUIRE m.name IS UNIQUE;
 CREATE CONSTRAINT run_id IF NOT EXISTS FOR (r:Run) REQUIRE r.id IS UNIQUE;
 CREATE CONSTRAINT kb_name IF NOT EXISTS FOR (k:KnowledgeBase) REQUIRE k.name IS UNIQUE;
 CREATE CONSTRAINT neuron_key IF NOT EXISTS FOR (n:Neuron) REQUIRE (n.model, n.layer, n.index) IS UNIQUE;
 CREATE CONSTRAINT token_text IF NOT EXISTS FOR (t:Token) REQUIRE t.text IS UNIQUE;
-CREATE CONSTRAINT trie_node_key IF NOT EXISTS FOR (t:TrieNode) REQUIRE (t.model, t.layer, t.neuron, t.id) IS UNIQUE;
 CREATE INDEX trie_firing IF NOT EXISTS FOR (t:TrieNode) ON (t.token, t.fire_rank, t.model, t.layer, t.neuron);
 CREATE INDEX trie_context IF NOT EXISTS FOR (t:TrieNode) ON (t.fire, t.token, t.rank, t.model, t.layer, t.neuron);
 CREATE INDEX trie_pattern_end IF NOT EXISTS FOR (t:TrieNode) ON (t.pkey, t.end_activation, t.model, t.layer, t.neuron);
@@ -23,4 +23,5 @@ DROP INDEX trie_pattern IF EXISTS;
 DROP INDEX trie_node_neuron IF EXISTS;
 DROP INDEX example_neuron IF EXISTS;
 DROP CONSTRAINT example_key IF EXISTS;
+DROP CONSTRAINT trie_node_key IF EXISTS;
 DROP INDEX trie_node_token_depth IF EXISTS;

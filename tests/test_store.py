@@ -84,9 +84,21 @@ def test_a_failing_batch_leaves_the_previous_graphs_intact(store):
     store.write_neurons("tiny", [_result(0, 1, "paris")])
     good = _result(0, 1, "london")
     bad = _result(0, 2)
-    bad.trie_nodes[1]["id"] = 0  # duplicate id within the neuron violates the trie node key
+    bad.props = {"nested": {"not": "a property value"}}  # Neo4j refuses a map as a property value
     with pytest.raises(DatabaseError):
         store.write_neurons("tiny", [good, bad])
+    assert store.load_neuron("tiny", 0, 1).firing_tokens == {"paris": 0.9}
+    assert store.neuron_status("tiny", 0) == {1: "ok"}
+
+
+def test_trie_rows_that_repeat_an_id_are_refused_before_anything_is_written(store):
+    from n2g_kb.errors import ConfigError
+
+    store.write_neurons("tiny", [_result(0, 1, "paris")])
+    bad = _result(0, 2)
+    bad.trie_nodes[1]["id"] = 0
+    with pytest.raises(ConfigError, match="repeat trie node id 0"):
+        store.write_neurons("tiny", [_result(0, 1, "london"), bad])
     assert store.load_neuron("tiny", 0, 1).firing_tokens == {"paris": 0.9}
     assert store.neuron_status("tiny", 0) == {1: "ok"}
 
@@ -125,7 +137,8 @@ def test_schema_initialisation_is_idempotent(store):
     store.init_schema()
     store.init_schema()
     names = {row["name"] for row in store.read("test/constraints")}
-    assert {"neuron_key", "token_text", "trie_node_key", "model_name", "run_id"} <= names
+    assert {"neuron_key", "token_text", "model_name", "run_id"} <= names
+    assert not {"trie_node_key", "example_key"} & names  # trie nodes and examples are reached from their Neuron
 
 
 def test_the_unit_kind_and_sae_are_stored_on_the_neuron_and_read_back(store):
@@ -189,8 +202,9 @@ def _operators(plan) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["read/neuron", "eval/neurons_load", "write/neurons"])
-def test_a_neurons_trie_nodes_are_found_by_a_unique_index_seek(store, name):
-    """trie_node_key (model, layer, neuron, id) serves the per-neuron reads and the write's delete."""
+def test_a_neurons_trie_is_reached_from_the_neuron_without_scanning_a_label(store, name):
+    """Trie nodes have no per-neuron index: the per-neuron reads and the write's delete walk
+    HAS_TRIE / NEXT from the Neuron (found by its unique key)."""
     from n2g_kb.kb import cypher
     from n2g_kb.kb.store import neuron_params
 
@@ -204,5 +218,22 @@ def test_a_neurons_trie_nodes_are_found_by_a_unique_index_seek(store, name):
         result = session.run("PROFILE " + cypher.load(name), params)
         list(result)
         ops = _operators(result.consume().profile)
-    assert any(op.startswith("NodeUniqueIndexSeek") and ":TrieNode(model, layer, neuron, id)" in op for op in ops), ops
+    assert any(op.split()[0].startswith(("NodeIndexSeek", "NodeUniqueIndexSeek")) and "n:Neuron(model, layer" in op
+               for op in ops), ops
+    assert any(op.startswith("VarLengthExpand") for op in ops), ops
     assert not [op for op in ops if op.split()[0] in ("NodeByLabelScan", "AllNodesScan")], ops
+    assert not [op for op in ops if "Index" in op.split()[0] and ":TrieNode" in op], ops
+
+
+def test_concurrent_writers_of_one_neuron_leave_one_graph(store):
+    """Without the ingest's claim, the write itself locks the Neuron before it replaces its graph."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    versions = [_result(2, 9, firing, ["to", "in"]) for firing in ("paris", "london", "rome", "oslo")] * 3
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda r: store.write_neurons("tiny", [r]), versions))
+    counts = store.read("test/neuron_counts", model="tiny", layer=2, index=9)[0]
+    assert (counts["roots"], counts["trie_nodes"], counts["example_nodes"]) == (1, 4, 1)
+    assert len(counts["fires_on"]) == 1
+    assert store.read("ingest/audit_orphans", model="tiny")[0] == {
+        "orphan_trie_nodes": 0, "orphan_examples": 0, "trie_nodes_without_neuron": 0}

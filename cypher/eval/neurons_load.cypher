@@ -6,8 +6,7 @@
 UNWIND $keys AS key
 MATCH (n:Neuron {model: $model, layer: key.layer, index: key.index})
 CALL (n) {
-  OPTIONAL MATCH (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index})
-  WHERE t.id IS NOT NULL
+  OPTIONAL MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
   WITH properties(t) AS p ORDER BY p.id
   RETURN collect(CASE WHEN p IS NOT NULL THEN
     {id: p.id, parent: p.parent, kind: p.kind, token: p.token, depth: p.depth,

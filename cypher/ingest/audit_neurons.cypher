@@ -6,7 +6,7 @@
 // Parameters: $model.
 MATCH (n:Neuron {model: $model})
 CALL (n) { OPTIONAL MATCH (n)-[:HAS_TRIE]->(r:TrieNode) RETURN count(r) AS roots }
-CALL (n) { OPTIONAL MATCH (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index}) WHERE t.id IS NOT NULL RETURN count(t) AS trie_nodes }
+CALL (n) { OPTIONAL MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode) RETURN count(t) AS trie_nodes }
 CALL (n) {
   OPTIONAL MATCH (n)-[:HAS_EXAMPLES]->(x:Examples)
   RETURN count(x) AS example_nodes, sum(size(coalesce(properties(x).splits, []))) AS packed

@@ -1,12 +1,10 @@
 // Audit: pieces of a model's graphs that hang from nothing (a half-written or
 // half-deleted neuron would leave some). All counts are 0 in a sound knowledge base.
-// Trie nodes are found through trie_node_key (its other keys IS NOT NULL); Examples and
-// (older knowledge bases) Example nodes by label: there are few.
+// It reads every TrieNode of the model by label (an audit, not a library query).
 // Parameters: $model.
 CALL () {
   MATCH (t:TrieNode {model: $model})
-  WHERE t.layer IS NOT NULL AND t.neuron IS NOT NULL AND t.id IS NOT NULL
-    AND NOT EXISTS { ()-[:NEXT]->(t) } AND NOT EXISTS { (:Neuron)-[:HAS_TRIE]->(t) }
+  WHERE NOT EXISTS { ()-[:NEXT]->(t) } AND NOT EXISTS { (:Neuron)-[:HAS_TRIE]->(t) }
   RETURN count(t) AS orphan_trie_nodes
 }
 CALL () {
@@ -23,8 +21,7 @@ CALL () {
 }
 CALL () {
   MATCH (t:TrieNode {model: $model})
-  WHERE t.layer IS NOT NULL AND t.neuron IS NOT NULL AND t.id IS NOT NULL
-    AND NOT EXISTS { MATCH (:Neuron {model: t.model, layer: t.layer, index: t.neuron}) }
+  WHERE NOT EXISTS { MATCH (:Neuron {model: t.model, layer: t.layer, index: t.neuron}) }
   RETURN count(t) AS trie_nodes_without_neuron
 }
 RETURN orphan_trie_nodes, orphan_examples, trie_nodes_without_neuron

@@ -5,8 +5,7 @@
 MATCH (n:Neuron {model: $model})
 WITH n LIMIT $limit
 CALL (n) {
-  MATCH (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index})
-  WHERE t.id IS NOT NULL
+  MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
   DETACH DELETE t
 }
 CALL (n) {

@@ -1,11 +1,10 @@
-// One neuron's properties, the rows of its trie and its examples: `packed` holds the
+// One neuron's properties, the rows of its trie (reached from the Neuron) and its examples: `packed` holds the
 // arrays of its Examples node (n2g_kb.kb.store.unpack_examples); `examples` the Example
 // nodes of a knowledge base written before the Examples node (one per example).
 // Parameters: $model, $layer, $index.
 MATCH (n:Neuron {model: $model, layer: $layer, index: $index})
 CALL (n) {
-  OPTIONAL MATCH (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index})
-  WHERE t.id IS NOT NULL
+  OPTIONAL MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
   WITH t ORDER BY t.id
   RETURN collect(t {.id, .parent, .kind, .token, .depth, .activation, .importance, .end_activation}) AS nodes
 }

@@ -1,7 +1,7 @@
 // Test helper: how many graph pieces one neuron has (detects duplicates).
 // Parameters: $model, $layer, $index.
 MATCH (n:Neuron {model: $model, layer: $layer, index: $index})
-CALL (n) { MATCH (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index}) WHERE t.id IS NOT NULL RETURN count(t) AS trie_nodes }
+CALL (n) { MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode) RETURN count(t) AS trie_nodes }
 CALL (n) {
   OPTIONAL MATCH (n)-[:HAS_EXAMPLES]->(x:Examples)
   RETURN count(x) AS example_nodes, sum(size(coalesce(properties(x).splits, []))) AS examples

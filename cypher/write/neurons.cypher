@@ -32,10 +32,25 @@ WITH m
 UNWIND $neurons AS row
 MERGE (n:Neuron {model: $model, layer: row.layer, index: row.index})
 WITH m, n, row
-// 1. forget the previous graph (Example nodes: written before the Examples node)
+// 1. the neuron's own properties (writing them first locks the Neuron, so a concurrent
+//    writer of the same neuron waits here and then finds the graph this one commits)
+SET n.max_activation = row.max_activation,
+    n.status = row.status,
+    n.error = row.error,
+    n.n_trie_nodes = row.n_trie_nodes,
+    n.method = row.method,
+    n.method_config_json = row.method_config_json,
+    n.run_id = $run_id,
+    n.updated_at = datetime()
+SET n += row.metrics
+SET n.kind = row.kind, n.sae = row.sae
+SET n += row.derived
+SET n += row.props
+WITH m, n, row
+// 2. forget the previous graph, reached from the Neuron (Example nodes: written before
+//    the Examples node)
 CALL (n) {
-  MATCH (t:TrieNode {model: n.model, layer: n.layer, neuron: n.index})
-  WHERE t.id IS NOT NULL
+  MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
   DETACH DELETE t
 }
 CALL (n) {
@@ -50,19 +65,6 @@ CALL (n) {
   MATCH (:Run)-[r:PRODUCED]->(n)
   DELETE r
 }
-// 2. the neuron's own properties
-SET n.max_activation = row.max_activation,
-    n.status = row.status,
-    n.error = row.error,
-    n.n_trie_nodes = row.n_trie_nodes,
-    n.method = row.method,
-    n.method_config_json = row.method_config_json,
-    n.run_id = $run_id,
-    n.updated_at = datetime()
-SET n += row.metrics
-SET n.kind = row.kind, n.sae = row.sae
-SET n += row.derived
-SET n += row.props
 MERGE (m)-[:HAS_NEURON]->(n)
 WITH n, row
 // 3. the trie: nodes, then Neuron-[:HAS_TRIE]->root and parent-[:NEXT]->child

@@ -83,6 +83,11 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
     shapes: set[str] = set()
     for r in results:
         position = {row["id"]: i for i, row in enumerate(r.trie_nodes)}
+        if len(position) != len(r.trie_nodes):  # nothing in the database keys trie nodes
+            seen: set[Any] = set()
+            twice = next(row["id"] for row in r.trie_nodes if row["id"] in seen or seen.add(row["id"]))
+            raise ConfigError(f"neuron {r.model} {r.layer}/{r.index}: its trie rows repeat trie node id {twice}; "
+                              "each row needs its own id")
         # indexed token texts fit Neo4j's key limit (identity for extraction's own tokens)
         trie = [{**row, "token": _key(row.get("token"))} for row in r.trie_nodes]
         firing = {_key(t): a for t, a in r.firing_tokens.items()}
