@@ -1,7 +1,7 @@
 // Bench: context tokens (and their distance) of completing patterns of chosen neurons, in a fixed order.
 // Parameters: $model, $keys (list of [layer, index]).
 UNWIND $keys AS key
-MATCH (a:TrieNode {model: $model, layer: key[0], neuron: key[1], depth: 1})
+MATCH (:Neuron {model: $model, layer: key[0], index: key[1]})-[:HAS_TRIE]->(:TrieNode)-[:NEXT]->(a:TrieNode)
 MATCH (a)-[:NEXT*1..3]->(b:TrieNode {kind: 'token'})
 WHERE b.rank IS NOT NULL
 RETURN a.token AS token, b.token AS context, b.depth - 1 AS distance, a.layer AS layer, a.neuron AS neuron
