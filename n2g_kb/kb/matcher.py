@@ -140,6 +140,17 @@ class Matcher:
             return empty, empty.astype(np.int32), empty.astype(np.float64), empty.astype(np.int32)
         return np.concatenate(out_pos), np.concatenate(out_ids), np.concatenate(out_act), np.concatenate(out_shape)
 
+    def _neuron_rank(self) -> np.ndarray:
+        """Each neuron id's place in (model name, layer, index) order (computed once)."""
+        rank = self.__dict__.get("_rank")
+        if rank is None or len(rank) != len(self.model_of):
+            by_name = np.argsort(np.argsort(np.array(self.models, dtype=object))) if self.models else np.zeros(0, dtype=np.int64)
+            model_rank = by_name[self.model_of] if len(self.model_of) else self.model_of
+            rank = np.empty(len(self.model_of), dtype=np.int64)
+            rank[np.lexsort((self.indexes, self.layers, model_rank))] = np.arange(len(self.model_of))
+            self.__dict__["_rank"] = rank
+        return rank
+
     def fire(
         self,
         tokens: Sequence[str],
@@ -160,9 +171,7 @@ class Matcher:
         positions, ids, acts, shapes = positions[keep], ids[keep], acts[keep], shapes[keep]
         model_of, layers, indexes = self.model_of[ids], self.layers[ids], self.indexes[ids]
         # position, then activation descending, then model name, layer, neuron
-        rank = np.argsort(np.argsort(np.array(self.models, dtype=object))) if self.models else np.zeros(0, dtype=np.int64)
-        model_rank = rank[model_of] if len(ids) else model_of
-        order = np.lexsort((indexes, layers, model_rank, -acts, positions))
+        order = np.lexsort((self._neuron_rank()[ids], -acts, positions))
         positions, acts, shapes = positions[order], acts[order], shapes[order]
         model_of, layers, indexes = model_of[order], layers[order], indexes[order]
         # a pattern depends on (position, shape) only: build each distinct one once
