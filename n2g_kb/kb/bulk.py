@@ -127,6 +127,24 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _list_cell(kind: str) -> Callable[[Any], str | None]:
+    """The cell writer of a typed list column: items joined with ARRAY_DELIMITER (an empty
+    list is left unset); a text that holds the delimiter itself is refused."""
+    item = {"double[]": repr, "long[]": str}.get(kind)
+
+    def cell(value: Any) -> str | None:
+        if not value:
+            return None
+        if item is not None:
+            return ARRAY_DELIMITER.join(map(item, value))
+        joined = ARRAY_DELIMITER.join(map(str, value))
+        if joined.count(ARRAY_DELIMITER) != len(value) - 1:
+            raise BulkImportError("a token holds the character U+001F, which the bulk import uses between list items")
+        return joined
+
+    return cell
+
+
 class _Table:
     """One CSV file of nodes or relationships with a typed header. With `columns`
     (name -> type) rows stream straight to the file; without, columns grow as new
@@ -146,14 +164,17 @@ class _Table:
             # the csv module writes None as an empty cell and numbers as str() (floats as
             # repr), so only list cells need converting
             self.names = list(self.types)
-            self.lists = [i for i, t in enumerate(self.types.values()) if t.endswith("[]")]
-            self.plain = not self.lists and all(t in _AS_IS for t in self.types.values())
+            self.lists = [(i, _list_cell(t)) for i, t in enumerate(self.types.values()) if t.endswith("[]")]
+            self.plain = all(t in _AS_IS or t.endswith("[]") for t in self.types.values())
 
     def add(self, ids: list[Any], props: dict[str, Any]) -> None:
         if self.stream is not None:
             get = props.get
             if self.plain:
-                self.writer.writerow([*ids, *map(get, self.names)])
+                cells = [*ids, *map(get, self.names)]
+                for i, convert in self.lists:
+                    cells[len(ids) + i] = convert(cells[len(ids) + i])
+                self.writer.writerow(cells)
             else:
                 cells = [_cell(get(c)) for c in self.names]
                 self.writer.writerow(ids + cells)
