@@ -9,7 +9,7 @@
    per trie node after a checkpoint (the server is stopped: Neo4j checkpoints on a clean
    shutdown), with and without the array store that holds the examples.
 
-1. Store: synthetic neuron graphs (a trie of about `--trie-nodes` nodes, summary edges
+1. Store (after one untimed warm-up chunk): synthetic neuron graphs (a trie of about `--trie-nodes` nodes, summary edges
    and 20 examples of 64 tokens each, the paper's shape) are written with
    `Store.write_neurons` in chunks of `--chunk` neurons, first into an empty database,
    then again over themselves (re-ingest = atomic replace). Reported: trie nodes + their
@@ -133,6 +133,11 @@ def bench_store(store, n_neurons: int, n_nodes: int, chunk: int) -> dict:
     trie_nodes = sum(len(r.trie_nodes) for r in results)
     trie_elements = 2 * trie_nodes  # each trie node + its incoming NEXT / HAS_TRIE edge
     out = {"neurons": n_neurons, "chunk": chunk, "trie_nodes": trie_nodes}
+    # warm-up (not timed): the server compiles the write statement and its JIT warms up, as
+    # on a server in use; then the database is emptied again
+    warm = [synthetic_result("warmup", 0, i, n_nodes, random.Random(2)) for i in range(chunk)]
+    store.write_neurons("warmup", warm)
+    store.clear()
     for phase in ("fresh", "replace"):
         before = store.counts()
         start = time.perf_counter()
