@@ -407,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{props['trie_nodes']:,} trie nodes in {props['neurons']:,} neurons of {MODEL!r}; commonest token "
               f"{props['token']!r} ({props['token_neurons']:,} neurons), "
               f"commonest pair ({props['pair_token']!r}, {props['pair_context']!r}) in {props['pair_neurons']:,} neurons")
+        start = time.perf_counter()
+        warm = store.read("bench/warm")[0]
+        print(f"Page cache warmed in {time.perf_counter() - start:.1f} s (every trie node, NEXT edge and query "
+              f"index entry read once: {warm['nodes']:,} values)")  # fmt: skip
         print(f"Latency over {args.runs} runs per case (fixed seed {args.seed}, after {WARM_UP} warm-up runs; 2 for the slow cases):")
         results = benchmark(store, props, args.runs, args.seed, args.only)
         disk = store_bytes(server, store)
