@@ -125,7 +125,8 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while process `pid` runs (one of another user's counts; a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -142,7 +143,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _pid_is_our_server(pid: int, home: Path) -> bool:
     """True when pid is alive and is a Neo4j started from this home (guards stale pid files)."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
@@ -402,7 +403,7 @@ class LocalNeo4j:
         with self._lock():
             pid = self.running_pid()
             if pid is not None:
-                self._wait_ready(lambda: None if _pid_alive(pid) else -1)  # it may still be starting
+                self._wait_ready(lambda: None if pid_alive(pid) else -1)  # it may still be starting
                 return pid, False
             java = find_java()
             if not self.is_assembled():
@@ -465,11 +466,11 @@ class LocalNeo4j:
                 return None
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and _pid_alive(pid):
+            while time.monotonic() < deadline and pid_alive(pid):
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
                 time.sleep(0.25)
-            if _pid_alive(pid):
+            if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
             self.state_file.unlink(missing_ok=True)
             return pid

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from n2g_kb.kb.memcache import load_state, load_versioned, save_state
+from n2g_kb.kb.memcache import default_cache_dir, load_state, load_versioned, save_state
 from n2g_kb.kb.precompute import SEPARATOR, escape
 from n2g_kb.n2g.trie import IGNORE, normalise_token
 
@@ -250,12 +250,6 @@ def shape_of(pkey: str) -> str:
 # ------------------------------------------------------------------- the cached door
 
 _MEMORY: dict[tuple, Matcher] = {}
-
-
-def default_cache_dir() -> Path:
-    from n2g_kb.settings import cache_dir
-
-    return cache_dir() / "matchers"
 
 
 def load_matcher(

@@ -22,6 +22,13 @@ from typing import Any
 _LOCK = threading.Lock()
 
 
+def default_cache_dir() -> Path:
+    """Where the tables are cached on disk: ``<n2g-kb cache dir>/matchers``."""
+    from n2g_kb.settings import cache_dir
+
+    return cache_dir() / "matchers"
+
+
 def cache_path(directory: Path, identity: str, model: str | None, kind: str = "matcher") -> Path:
     digest = hashlib.sha256(f"{identity}\0{model or ''}".encode()).hexdigest()[:16]
     return directory / f"{kind}-{digest}.pkl"

@@ -169,6 +169,15 @@ def missing_neuron_message(store, model_row: dict[str, Any], layer: int, neuron:
     return f"{where} ({listing}); ingest it with `n2gkb ingest {source}{name} --layers {layer} --neurons {neuron}`"
 
 
+def _memory_state(store, model: str | None) -> tuple[Any, int, list[str]]:
+    """The knowledge base's (id, version, models) for an in-memory engine, in one read;
+    an unknown `model` is checked as `check_model` does (one line naming the stored ones)."""
+    state = store.kb_state()
+    if model is not None and model not in state[2]:
+        check_model(store, model)
+    return state
+
+
 def _check_neuron(store, model: str | None, layer: int | None, neuron: int | None) -> None:
     if model is None or layer is None or neuron is None:
         return
@@ -316,10 +325,8 @@ def fire(
     if engine == "memory":
         from n2g_kb.kb.matcher import load_matcher
 
-        state = store.kb_state()  # one read: the version, and the models for the check
+        state = _memory_state(store, model)
         filters = {"model": model, "layer": _optional_int(layer, "layer")}
-        if model is not None and model not in state[2]:
-            check_model(store, model)  # says which models there are (or the model has no neurons yet)
         matcher = load_matcher(store, filters["model"], state=state)
         frame = matcher.fire(tokens, min_activation=threshold, model=filters["model"], layer=filters["layer"])
         return frame if len(frame) else _frame([], "fire")
@@ -378,10 +385,8 @@ def similar(
     if engine == "memory":
         from n2g_kb.kb.similarity import load_token_sets
 
-        state = store.kb_state()
+        state = _memory_state(store, model)
         layer = _optional_int(layer, "layer")
-        if model is not None and model not in state[2]:
-            check_model(store, model)
         sets = load_token_sets(store, model, state=state)
         if model is not None and layer is not None and neuron is not None and not sets.has(model, layer, neuron):
             _check_neuron(store, model, layer, neuron)

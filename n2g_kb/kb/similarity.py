@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from n2g_kb.kb.memcache import load_state, load_versioned, save_state
+from n2g_kb.kb.memcache import default_cache_dir, load_state, load_versioned, save_state
 
 FORMAT = 1
 COLUMNS = [
@@ -36,6 +36,7 @@ class TokenSets:
     layers: np.ndarray
     indexes: np.ndarray
     columns: list[tuple[str, str]]  # ('F' | 'C', token)
+    firing_columns: np.ndarray  # per column: True for a firing token
     by_neuron: tuple[np.ndarray, np.ndarray]  # CSR: offsets, column ids (sorted)
     by_column: tuple[np.ndarray, np.ndarray]  # CSC: offsets, neuron ids
     n_firing: np.ndarray
@@ -67,7 +68,8 @@ class TokenSets:
         return cls(
             kb_id=kb_id, version=version, models=list(models), model_of=np.array(model_of, dtype=np.int32),
             layers=np.array(layers, dtype=np.int64), indexes=np.array(indexes, dtype=np.int64),
-            columns=list(column_ids), by_neuron=(n_offsets, n_cols), by_column=(c_offsets, owner[order]),
+            columns=list(column_ids), firing_columns=np.array([role == "F" for role, _ in column_ids], dtype=bool),
+            by_neuron=(n_offsets, n_cols), by_column=(c_offsets, owner[order]),
             n_firing=np.array(n_firing, dtype=np.int64), n_context=np.array(n_context, dtype=np.int64),
         )  # fmt: skip
 
@@ -97,12 +99,11 @@ class TokenSets:
         rows: list[tuple] = []
         n_offsets, n_cols = self.by_neuron
         c_offsets, owners = self.by_column
-        firing_column = np.array([role == "F" for role, _ in self.columns], dtype=bool)
         for a in np.flatnonzero(chosen & (sizes > 0)).tolist():
             mine = n_cols[n_offsets[a] : n_offsets[a + 1]]
             starts, ends = c_offsets[mine], c_offsets[mine + 1]
             lists = [owners[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
-            roles = np.repeat(firing_column[mine], ends - starts)
+            roles = np.repeat(self.firing_columns[mine], ends - starts)
             holders = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int32)
             shared_f = np.bincount(holders[roles], minlength=len(self))
             shared_c = np.bincount(holders[~roles], minlength=len(self))
@@ -163,12 +164,6 @@ class TokenSets:
 
 
 _MEMORY: dict[tuple, TokenSets] = {}
-
-
-def default_cache_dir() -> Path:
-    from n2g_kb.settings import cache_dir
-
-    return cache_dir() / "matchers"
 
 
 def load_token_sets(store: Any, model: str | None = None, cache_dir: Path | None = None, state: tuple[Any, int] | None = None) -> TokenSets:

@@ -282,20 +282,13 @@ class MinedExamples:
 
 def _remove_stale_temps(path: Path) -> None:
     """Deletes `<path>.tmp<pid>` files left by a save that was killed (its pid is gone)."""
+    from n2g_kb.kb.localdb import pid_alive
+
     for tmp in path.parent.glob(path.name + ".tmp*"):
         pid = tmp.name[len(path.name) + 4 :]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class RunningTopK:
