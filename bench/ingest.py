@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument("--bulk-neurons", type=int, default=7000, help="synthetic neurons bulk-built (0: skip)")
     parser.add_argument("--trie-nodes", type=int, default=150, help="trie nodes per synthetic neuron")
     parser.add_argument("--chunk", type=int, default=64, help="neurons per write transaction")
-    parser.add_argument("--pipeline-neurons", type=int, default=64, help="neurons per layer in the pipeline bench")
+    parser.add_argument("--pipeline-neurons", type=int, default=64, help="neurons per layer in the pipeline bench (0: skip)")
     parser.add_argument("--layers", default="0-1", help="layers of the tiny model in the pipeline bench")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
@@ -264,8 +264,10 @@ def main() -> None:
                             "cpu_threads": torch.get_num_threads(), "neo4j": store.server_version()},
                 "bulk": bench_bulk(workdir, args.bulk_neurons, args.trie_nodes),
                 "store": bench_store(store, args.neurons, args.trie_nodes, args.chunk),
-                "pipeline_no_augmentation": bench_pipeline(store, workdir, args.pipeline_neurons, args.layers, augment=False),
-                "pipeline_with_augmentation": bench_pipeline(store, workdir, args.pipeline_neurons, args.layers, augment=True),
+                "pipeline_no_augmentation": bench_pipeline(store, workdir, args.pipeline_neurons, args.layers, augment=False)
+                if args.pipeline_neurons else None,
+                "pipeline_with_augmentation": bench_pipeline(store, workdir, args.pipeline_neurons, args.layers, augment=True)
+                if args.pipeline_neurons else None,
             }
     text = json.dumps(report, indent=2)
     print(text)
@@ -291,9 +293,9 @@ def main() -> None:
     print(
         f"\nNeo4j writes: {s['fresh']['trie_nodes_plus_relationships_per_s']:,} trie nodes+relationships/s "
         f"({s['fresh']['graph_elements_per_s']:,} graph elements/s) fresh, "
-        f"{s['replace']['trie_nodes_plus_relationships_per_s']:,}/s replacing; "
-        f"pipeline: {report['pipeline_no_augmentation']['neurons_per_s']} neurons/s without augmentation, "
-        f"{report['pipeline_with_augmentation']['neurons_per_s']} with",
+        f"{s['replace']['trie_nodes_plus_relationships_per_s']:,}/s replacing"
+        + (f"; pipeline: {report['pipeline_no_augmentation']['neurons_per_s']} neurons/s without augmentation, "
+           f"{report['pipeline_with_augmentation']['neurons_per_s']} with" if args.pipeline_neurons else ""),
         file=sys.stderr,
     )
 

@@ -330,7 +330,7 @@ def ingest(
         typer.Option("--name", help="Name to store the model under (default: the HF name, or a local directory's name).", rich_help_panel=_PANEL),
     ] = None,
     chunk_size: Annotated[
-        int, typer.Option("--chunk-size", help="Neurons extracted together and written in one transaction.", rich_help_panel=_PANEL)
+        int, typer.Option("--chunk-size", help="Neurons extracted and written together (each neuron lands whole or not at all).", rich_help_panel=_PANEL)
     ] = 64,
     force: Annotated[
         bool, typer.Option("--force", help="Recompute neurons already in the knowledge base.", rich_help_panel=_PANEL)

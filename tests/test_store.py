@@ -237,3 +237,35 @@ def test_concurrent_writers_of_one_neuron_leave_one_graph(store):
     assert len(counts["fires_on"]) == 1
     assert store.read("ingest/audit_orphans", model="tiny")[0] == {
         "orphan_trie_nodes": 0, "orphan_examples": 0, "trie_nodes_without_neuron": 0}
+
+
+def test_a_large_batch_is_written_in_groups_and_a_failing_group_loses_only_its_own_neurons(store):
+    from n2g_kb.kb.store import WRITE_GROUP_NEURONS
+
+    n = 2 * WRITE_GROUP_NEURONS + 5
+    results = [_result(0, i, firing=f"tok{i}") for i in range(n)]
+    results[-1].props = {"nested": {"not": "a property value"}}  # refused by Neo4j: fails the last group
+    _, before = store.kb_version()
+    with pytest.raises(DatabaseError):
+        store.write_neurons("tiny", results)
+    _, after = store.kb_version()
+    assert after == before + 2  # the two full groups committed, one transaction each
+    written = set(store.neuron_status("tiny", 0))
+    assert written == set(range(2 * WRITE_GROUP_NEURONS))
+    for r in results[: 2 * WRITE_GROUP_NEURONS]:
+        assert store.load_neuron("tiny", 0, r.index).trie_nodes == r.trie_nodes
+
+
+def test_write_groups_keep_order_and_bound_neurons_and_trie_nodes():
+    from n2g_kb.kb.store import WRITE_GROUP_NEURONS, WRITE_GROUP_NODES, _write_groups
+
+    big = NeuronResult(model="tiny", layer=0, index=0, max_activation=1.0, trie_nodes=[{}] * (WRITE_GROUP_NODES - 10))
+    small = [NeuronResult(model="tiny", layer=0, index=i, max_activation=1.0, trie_nodes=[{}] * 20) for i in range(1, 40)]
+    huge = NeuronResult(model="tiny", layer=0, index=99, max_activation=1.0, trie_nodes=[{}] * (3 * WRITE_GROUP_NODES))
+    results = [big, *small, huge]
+    groups = _write_groups(results)
+    assert [r for g in groups for r in g] == results
+    assert groups[0] == [big]  # the next neuron would pass the trie-node budget
+    assert groups[-1] == [huge]  # a neuron larger than the budget is a group of its own
+    assert all(len(g) <= WRITE_GROUP_NEURONS for g in groups)
+    assert all(sum(len(r.trie_nodes) for r in g) <= WRITE_GROUP_NODES for g in groups[:-1])

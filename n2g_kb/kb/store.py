@@ -28,6 +28,11 @@ from n2g_kb.settings import ConnectionSettings
 
 _SHORT = MAX_TOKEN_BYTES // 4
 _WRITE_ATTEMPTS = 4  # a chunk whose neurons another writer created first is written again
+WRITE_GROUP_NEURONS = 16
+WRITE_GROUP_NODES = 4_000
+"""At most this many neurons, and about this many trie nodes, per write transaction: a
+transaction that replaces many neurons' graphs slows down with its size (bench/ingest.py:
+64 neurons per transaction replaced at 6-9k graph elements/s, 16 at 14-18k)."""
 
 def _finite(x: Any) -> Any:
     """Neo4j stores NaN fine but JSON and comparisons do not; keep None for missing values."""
@@ -134,6 +139,19 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
     return {"model": model, "neurons": neurons, "shapes": sorted(shapes)}
 
 
+def _write_groups(results: Sequence[NeuronResult]) -> list[Sequence[NeuronResult]]:
+    """`results` cut into the groups `Store.write_neurons` writes one transaction each."""
+    groups: list[Sequence[NeuronResult]] = []
+    start, nodes = 0, 0
+    for i, r in enumerate(results):
+        if i > start and (i - start >= WRITE_GROUP_NEURONS or nodes + len(r.trie_nodes) > WRITE_GROUP_NODES):
+            groups.append(results[start:i])
+            start, nodes = i, 0
+        nodes += len(r.trie_nodes)
+    groups.append(results[start:])
+    return groups
+
+
 class Store:
     """Reads and writes the knowledge base through the named Cypher queries."""
 
@@ -223,10 +241,13 @@ class Store:
         self, model: str, results: Sequence[NeuronResult], run_id: str | None = None, *, claim: bool = False,
         force: bool = False,
     ) -> list[NeuronResult]:
-        """Replaces the graphs of these neurons, all in one transaction (atomic per call),
-        and returns the results it wrote.
+        """Replaces the graphs of these neurons and returns the results it wrote.
 
-        With `claim` (an ingest's writes), the transaction first locks the chunk's Neuron
+        Each neuron lands whole or not at all: the neurons are written in groups of at most
+        `WRITE_GROUP_NEURONS` (and about `WRITE_GROUP_NODES` trie nodes), one transaction
+        per group, in order; a failure leaves the groups before it written and raises.
+
+        With `claim` (an ingest's writes), each transaction first locks its neurons' Neuron
         nodes (cypher/ingest/claim) and leaves out those another run has finished (with
         `force`: finished since this run started), so concurrent ingests of the same neurons
         take turns and each neuron's graph and provenance come from one run. A constraint
@@ -235,6 +256,15 @@ class Store:
         if not results:
             return []
         self.ensure_schema()
+        written: list[NeuronResult] = []
+        for group in _write_groups(results):
+            written.extend(self._write_group(model, group, run_id, claim, force))
+        return written
+
+    def _write_group(
+        self, model: str, results: Sequence[NeuronResult], run_id: str | None, claim: bool, force: bool
+    ) -> list[NeuronResult]:
+        """`write_neurons` for one group: one transaction."""
         params = neuron_params(model, results)
         params["run_id"] = run_id
         query = cypher.load("write/neurons")

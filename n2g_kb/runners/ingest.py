@@ -9,8 +9,8 @@
      reuses the mined examples checkpointed by an earlier attempt of the same run
      (`<data dir>/runs/<run id>/mined.pt`);
   5. extracts the neurons layer by layer in chunks (`n2g_kb.n2g.extract.extract_neurons`) and
-     writes each chunk with `Store.write_neurons` (one transaction per chunk, so a neuron
-     is stored whole or not at all) on a background thread while the next chunk runs;
+     writes each chunk with `Store.write_neurons` (transactions of at most 16 neurons, so
+     a neuron is stored whole or not at all) on a background thread while the next chunk runs;
   6. marks the Run finished with counts and timings.
 Ctrl-C waits for the writes in flight, marks the run interrupted and re-raises; a crash
 or a Neo4j outage leaves every written chunk valid, and the next run picks up from there.
@@ -293,7 +293,7 @@ class _Writer:
 
     At most `depth` chunks are in flight; `submit` waits for the oldest when full and
     re-raises its error in the caller's thread. Each chunk is one `write_neurons` call,
-    one transaction, which claims the chunk's neurons for this run (see
+    whose transactions claim the chunk's neurons for this run (see
     `Store.write_neurons`); `on_written(written, chunk)` gets the ones it wrote. After a
     failed write the chunks still queued fail at once with the same error (Neo4j is
     gone: no point in waiting through the driver's retries again for each).

@@ -14,7 +14,7 @@ the model and the masked LM once and keeping them for the whole run:
      result as the run's checkpoint, shared with single-process runs;
   3. extraction: (layer, neuron-range) tasks of `chunk_size` neurons are queued, two in
      flight per worker; a worker extracts its chunk and writes it through
-     `Store.write_neurons` (one transaction: a chunk lands whole or not at all);
+     `Store.write_neurons` (each neuron lands whole or not at all);
   4. a worker that dies (killed, out of memory, node lost) is restarted by Ray, which
      loads the model again and reruns its tasks (`max_retries` times); rewriting a chunk
      replaces its graphs, so every neuron ends with exactly one;
@@ -144,7 +144,7 @@ class IngestWorker:
         return mine(self.model, layers, neurons, windows, mining, part=part)
 
     def extract(self, layer: int, neurons: list[int], mined: MinedExamples, run_id: str) -> dict[str, Any]:
-        """Extracts one chunk and writes it in one transaction; returns what it stored."""
+        """Extracts one chunk and writes it (`Store.write_neurons`); returns what it stored."""
         from n2g_kb.n2g.extract import extract_neurons
 
         self._check()

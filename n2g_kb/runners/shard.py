@@ -4,7 +4,7 @@ A shard is the I-th (1-based) of N contiguous, disjoint slices of the ingest's (
 neuron) pairs in order, so most shards touch one or two layers and mining stops at the
 deepest of them. Every shard is a whole ingest of its own slice: it loads the model,
 mines the full corpus for its slice's neurons only, extracts and writes them through the
-same store code (one transaction per chunk), and skips what is already stored. No shard
+same store code (each neuron whole or not at all), and skips what is already stored. No shard
 waits for another, shares files with another, or needs to run at the same time.
 
 Why neuron slices and not corpus slices: a neuron's top k is a function of its own
