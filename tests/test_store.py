@@ -269,3 +269,25 @@ def test_write_groups_keep_order_and_bound_neurons_and_trie_nodes():
     assert groups[-1] == [huge]  # a neuron larger than the budget is a group of its own
     assert all(len(g) <= WRITE_GROUP_NEURONS for g in groups)
     assert all(sum(len(r.trie_nodes) for r in g) <= WRITE_GROUP_NODES for g in groups[:-1])
+
+
+def test_trie_nodes_store_only_what_the_readers_cannot_derive(store):
+    """kind, parent and a firing-token node's activation are left out of the stored node
+    (derived on reading), and fire/rank are only on context nodes."""
+    original = _result(2, 5, "paris", ["<IGNORE>", "in"])
+    store.write_neurons("tiny", [original])
+    stored = store.read("test/trie_properties", model="tiny", layer=2, index=5)
+    keys = {row["depth"]: set(row["keys"]) for row in stored}
+    assert all(not ({"kind", "parent"} & k) for k in keys.values())
+    assert "activation" not in keys[1] and "fire_rank" in keys[1]
+    assert not ({"fire", "rank"} & keys[1]) and {"fire", "rank"} <= keys[3]
+    assert store.load_neuron("tiny", 2, 5).trie_nodes == original.trie_nodes
+
+
+def test_a_node_whose_values_are_not_the_derived_ones_keeps_them(store):
+    original = _result(2, 6, "paris", ["in"])
+    original.firing_tokens = {"paris": 0.7}  # the depth-1 node's activation (0.9) differs
+    store.write_neurons("tiny", [original])
+    stored = {row["depth"]: set(row["keys"]) for row in store.read("test/trie_properties", model="tiny", layer=2, index=6)}
+    assert "activation" in stored[1]
+    assert store.load_neuron("tiny", 2, 6).trie_nodes == original.trie_nodes

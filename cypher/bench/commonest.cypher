@@ -10,7 +10,7 @@ CALL () {
 }
 CALL () {
   MATCH (b:TrieNode)
-  WHERE b.rank IS NOT NULL AND b.model = $model AND b.depth >= 2 AND b.kind = 'token'
+  WHERE b.rank IS NOT NULL AND b.model = $model AND b.depth >= 2 AND b.token <> '<IGNORE>'
   WITH b.fire AS fire, b.token AS context, count(DISTINCT [b.layer, b.neuron]) AS n
   RETURN fire, context, n
   ORDER BY n DESC, fire, context

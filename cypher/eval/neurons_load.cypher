@@ -6,11 +6,15 @@
 UNWIND $keys AS key
 MATCH (n:Neuron {model: $model, layer: key.layer, index: key.index})
 CALL (n) {
-  OPTIONAL MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
-  WITH properties(t) AS p ORDER BY p.id
+  // parent: the node above on the path; kind and a firing-token node's activation are
+  // derived as in read/neuron
+  OPTIONAL MATCH path = (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
+  WITH properties(t) AS p, nodes(path)[-2] AS up ORDER BY p.id
   RETURN collect(CASE WHEN p IS NOT NULL THEN
-    {id: p.id, parent: p.parent, kind: p.kind, token: p.token, depth: p.depth,
-     activation: p.activation, importance: p.importance, end_activation: p.end_activation} END) AS nodes
+    {id: p.id, parent: CASE WHEN up:TrieNode THEN up.id END,
+     kind: CASE WHEN p.token IS NULL THEN 'root' WHEN p.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
+     token: p.token, depth: p.depth, activation: coalesce(p.activation, -p.fire_rank), importance: p.importance,
+     end_activation: p.end_activation} END) AS nodes
 }
 CALL (n) {
   OPTIONAL MATCH (n)-[:HAS_EXAMPLES]->(x:Examples)

@@ -66,5 +66,5 @@ ORDER BY end_activation DESC, size(pattern), distance
 WITH model, layer, neuron, a, min(distance) AS distance,
      collect({end_activation: end_activation, pattern: pattern})[0] AS best
 RETURN model, layer, neuron, a.token AS token, $context AS context,
-       distance, a.activation AS activation, best.end_activation AS end_activation, best.pattern AS pattern
+       distance, coalesce(a.activation, -a.fire_rank) AS activation, best.end_activation AS end_activation, best.pattern AS pattern
 ORDER BY end_activation DESC, model, layer, neuron

@@ -30,11 +30,15 @@ WHERE ($model IS NULL OR n.model = $model)
 WITH DISTINCT n
 CALL (n) {
   MATCH (n)-[:HAS_TRIE]->(root:TrieNode)
-  MATCH p = (root)-[:NEXT*0..]->(x:TrieNode)
+  MATCH p = (root)-[:NEXT*0..]->(t:TrieNode)
   WHERE all(y IN nodes(p) WHERE y.depth = 0
-            OR (y.depth <= size($tokens) AND (y.kind = 'ignore' OR y.token IN $tokens)))
-  WITH x ORDER BY x.id
-  RETURN collect(x {.id, .parent, .kind, .token, .depth, .activation, .importance, .end_activation}) AS nodes
+            OR (y.depth <= size($tokens) AND (y.token = '<IGNORE>' OR y.token IN $tokens)))
+  // parent: the node above on p; kind and a firing-token node's activation derived (as
+  // in query/neuron_graph)
+  WITH t, CASE WHEN length(p) > 0 THEN nodes(p)[-2] END AS up ORDER BY t.id
+  RETURN collect(t {.id, parent: CASE WHEN up:TrieNode THEN up.id END,
+      kind: CASE WHEN t.token IS NULL THEN 'root' WHEN t.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
+      .token, .depth, activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation}) AS nodes
 }
 RETURN n.model AS model, n.layer AS layer, n.index AS neuron, nodes
 ORDER BY model, layer, neuron

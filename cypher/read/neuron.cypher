@@ -1,12 +1,17 @@
-// One neuron's properties, the rows of its trie (reached from the Neuron) and its examples: `packed` holds the
+// One neuron's properties, the rows of its trie (reached from the Neuron; the rows of
+// n2g_kb.n2g.trie.Trie.to_rows) and its examples: `packed` holds the
 // arrays of its Examples node (n2g_kb.kb.store.unpack_examples); `examples` the Example
 // nodes of a knowledge base written before the Examples node (one per example).
 // Parameters: $model, $layer, $index.
 MATCH (n:Neuron {model: $model, layer: $layer, index: $index})
 CALL (n) {
-  OPTIONAL MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
-  WITH t ORDER BY t.id
-  RETURN collect(t {.id, .parent, .kind, .token, .depth, .activation, .importance, .end_activation}) AS nodes
+  // each row's parent is the node above it on the path (the root's is the Neuron); kind
+  // and a firing-token node's activation are derived (n2g_kb.kb.store._slim)
+  OPTIONAL MATCH path = (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
+  WITH t, nodes(path)[-2] AS up ORDER BY t.id
+  RETURN collect(t {.id, parent: CASE WHEN up:TrieNode THEN up.id END,
+      kind: CASE WHEN t.token IS NULL THEN 'root' WHEN t.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
+      .token, .depth, activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation}) AS nodes
 }
 CALL (n) {
   OPTIONAL MATCH (n)-[:HAS_EXAMPLES]->(x:Examples)

@@ -6,10 +6,11 @@ one neuron only: re-ingesting or removing a neuron replaces or removes its value
 its own nodes, inside the same transaction, and no shared list can go stale.
 
 Per trie node (row):
-  fire       the firing token of the node's branch (the token of its depth-1 ancestor)
-  rank       minus the highest end_activation in the node's subtree (itself included), or
-             None when no pattern completes at or below it; indexed with `fire` and `token`
-             so query/context reads the strongest completions first
+  fire       on context nodes (depth 2 and more): the firing token of the node's branch
+             (the token of its depth-1 ancestor)
+  rank       on context nodes: minus the highest end_activation in the node's subtree
+             (itself included), or None when no pattern completes at or below it; indexed
+             with `fire` and `token` so query/context reads the strongest completions first
   fire_rank  on firing-token (depth-1) nodes: minus the firing activation (query/fires_on)
   pkey       on pattern-end nodes: the pattern as one string (`pattern_key`), firing token
              first, going back in the text, wildcards as ``<IGNORE>`` (query/fire, last_token)
@@ -98,8 +99,8 @@ def node_values(rows: Sequence[Mapping[str, Any]], firing: Mapping[str, float]) 
         depth1 = row.get("depth") == 1
         out.append(
             {
-                "fire": p[0] if p else None,
-                "rank": -best[node] if p and best.get(node) is not None else None,
+                "fire": p[0] if len(p) > 1 else None,
+                "rank": -best[node] if len(p) > 1 and best.get(node) is not None else None,
                 "fire_rank": -float(firing[row["token"]]) if depth1 and row.get("token") in firing else None,
                 "pkey": pattern_key(p) if p and row.get("end_activation") is not None else None,
             }

@@ -23,7 +23,7 @@ from n2g_kb.kb.precompute import NEURON_FIELDS, neuron_values, node_values
 from n2g_kb.errors import ConfigError, DatabaseError, NotFoundError
 from n2g_kb.faults import fault_point
 from n2g_kb.n2g.results import Example, NeuronResult
-from n2g_kb.n2g.trie import MAX_TOKEN_BYTES, token_key
+from n2g_kb.n2g.trie import IGNORE, MAX_TOKEN_BYTES, token_key
 from n2g_kb.settings import ConnectionSettings
 
 _SHORT = MAX_TOKEN_BYTES // 4
@@ -82,6 +82,26 @@ def unpack_examples(packed: dict[str, Any] | None) -> list[Example]:
     return out
 
 
+def derived_kind(token: str | None) -> str:
+    """A trie node's kind from its token (the rule of `Trie.from_rows`): no token is the
+    root, `IGNORE` a wildcard, anything else a token (the readers' Cypher does the same)."""
+    return "root" if token is None else "ignore" if token == IGNORE else "token"
+
+
+def _slim(props: dict[str, Any], linked: bool) -> dict[str, Any]:
+    """A trie node's stored properties: what the readers derive is left out (each one only
+    where the derived value equals it): `kind` (from the token), `parent` (the node above
+    it on NEXT) and a firing-token node's `activation` (minus its `fire_rank`)."""
+    if props.get("kind") == derived_kind(props.get("token")):
+        del props["kind"]
+    if linked:
+        props.pop("parent", None)
+    fire_rank = props.get("fire_rank")
+    if fire_rank is not None and props.get("activation") == -fire_rank:
+        del props["activation"]
+    return props
+
+
 def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]:
     """The parameters of write/neurons for a batch of results (pure)."""
     neurons = []
@@ -106,12 +126,12 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
         nodes, roots, links = [], [], []
         for i, (row, values) in enumerate(zip(trie, node_values(trie, firing))):
             props = {"model": model, "layer": r.layer, "neuron": r.index, **row, **values}
-            nodes.append({k: v for k, v in props.items() if v is not None})
             parent = position.get(row.get("parent"))
             if parent is None:
                 roots.append(i)
             else:
                 links.append([parent, i])
+            nodes.append(_slim({k: v for k, v in props.items() if v is not None}, parent is not None))
         examples = pack_examples(r.examples)
         neurons.append(
             {
