@@ -63,7 +63,12 @@ def bulk_store(bulk_server):
     settings = bulk_server.connection("neo4j")
     driver = connect(settings, retry_s=60.0)
     store = Store(driver, "neo4j", settings=settings)
-    stats = bulk_build(bulk_server, store, MODELS, results_with_examples())
+    # the large-import path: chunks of 3 neurons written by 2 worker processes
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("n2g_kb.kb.bulk.CHUNK_NEURONS", 3)
+        mp.setattr("n2g_kb.kb.bulk.PARALLEL_MIN_NEURONS", 1)
+        mp.setenv("N2GKB_BULK_WORKERS", "2")
+        stats = bulk_build(bulk_server, store, MODELS, results_with_examples())
     assert stats.neurons == len(fixture_results()) and stats.trie_nodes > 0
     yield store
     driver.close()
@@ -189,3 +194,19 @@ def test_an_ingest_through_the_bulk_path_stores_what_the_bolt_path_stores(bulk_s
             for rows in (a, b):
                 rows[0]["properties"].pop("name", None)
         assert rounded(a) == rounded(b), name
+
+
+def test_worker_processes_write_the_same_files_as_one_process(tmp_path, monkeypatch):
+    from n2g_kb.kb import bulk
+
+    results = results_with_examples()
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_NEURONS", 1)
+    out = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("N2GKB_BULK_WORKERS", workers)
+        args, stats = bulk.write_csv(tmp_path / workers, MODELS, results, kb_id="kb", chunk=2)
+        files = sorted(p for p in (tmp_path / workers).iterdir() if p.name != "neurons.csv")  # neurons: write time
+        out[workers] = ([a.replace(str(tmp_path / workers), "") for a in args], {p.name: p.read_bytes() for p in files},
+                        (stats.neurons, stats.trie_nodes, stats.nodes, stats.relationships))
+    assert out["1"] == out["2"]
+    assert len([name for name in out["1"][1] if name.startswith("trie_nodes.p")]) > 1

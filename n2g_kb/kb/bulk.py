@@ -152,7 +152,7 @@ class _Table:
     (name -> type) rows stream straight to the file; without, columns grow as new
     properties appear and rows are kept until `close` (for the few Model / Neuron rows)."""
 
-    def __init__(self, path: Path, fixed: Sequence[str], columns: dict[str, str] | None = None) -> None:
+    def __init__(self, path: Path, fixed: Sequence[str], columns: dict[str, str] | None = None, header: bool = True) -> None:
         self.path = path
         self.fixed = list(fixed)  # header cells of the id / start / end / type columns
         self.types: dict[str, str] = dict(columns or {})
@@ -162,12 +162,16 @@ class _Table:
         if columns is not None:
             self.stream = open(path, "w", newline="", encoding="utf-8")
             self.writer = csv.writer(self.stream, lineterminator="\n")
-            self.writer.writerow(self.fixed + [f"{c}:{t}" for c, t in self.types.items()])
+            if header:
+                self.writer.writerow(self.header())
             # the csv module writes None as an empty cell and numbers as str() (floats as
             # repr), so only list cells need converting
             self.names = list(self.types)
             self.lists = [(i, _list_cell(t)) for i, t in enumerate(self.types.values()) if t.endswith("[]")]
             self.plain = all(t in _AS_IS or t.endswith("[]") for t in self.types.values())
+
+    def header(self) -> list[str]:
+        return self.fixed + [f"{c}:{t}" for c, t in self.types.items()]
 
     def add(self, ids: list[Any], props: dict[str, Any]) -> None:
         if self.stream is not None:
@@ -219,45 +223,101 @@ class _Table:
         return n
 
 
+_PARTED = {
+    # the tables written in parts, one per chunk of neurons (in a worker process when the
+    # import is large), each a header file plus header-less parts: label or type -> file
+    # stem, id / start / end columns, property columns
+    "TrieNode": ("trie_nodes", [":ID(TrieNode)"], TRIE_COLUMNS),
+    "Examples": ("examples", [":ID(Examples)"], EXAMPLES_COLUMNS),
+    "HAS_TRIE": ("has_trie", [":START_ID(Neuron)", ":END_ID(TrieNode)"], {}),
+    "NEXT": ("next", [":START_ID(TrieNode)", ":END_ID(TrieNode)"], {}),
+    "HAS_EXAMPLES": ("has_examples", [":START_ID(Neuron)", ":END_ID(Examples)"], {}),
+}
+_NODE_PARTS = ("TrieNode", "Examples")
+CHUNK_NEURONS = 256
+PARALLEL_MIN_NEURONS = 2_000
+"""An import of at least this many neurons writes its trie and example files in worker
+processes (one per CPU, at most 4; N2GKB_BULK_WORKERS sets the number, 1 turns it off)."""
+
+
+def _part(job: tuple[Path, int, str, list[NeuronResult], int, int]) -> tuple[list[dict[str, Any]], list[str], dict[str, int]]:
+    """Writes one chunk's trie nodes, NEXT / HAS_TRIE edges and Examples nodes into part
+    files `<stem>.<k>.csv` (neuron ids from `nid`, trie node ids from `first`; an Examples
+    node has its neuron's id); returns the neuron rows without those, the chunk's
+    wildcard shapes and the rows written per table. Runs in a worker process or inline."""
+    directory, k, model, chosen, nid, first = job
+    params = neuron_params(model, chosen)
+    tables = {name: _Table(_part_path(directory, stem, k), fixed, columns, header=False)
+              for name, (stem, fixed, columns) in _PARTED.items()}
+    rows = []
+    for j, row in enumerate(params["neurons"]):
+        n = nid + j
+        for i, node in enumerate(row["nodes"]):
+            tables["TrieNode"].add([first + i], node)
+        for i in row["roots"]:
+            tables["HAS_TRIE"].add([n, first + i], {})
+        for parent, child in row["links"]:
+            tables["NEXT"].add([first + parent, first + child], {})
+        first += len(row["nodes"])
+        if row["examples"] is not None:
+            tables["Examples"].add([n], {"model": model, "layer": row["layer"], "neuron": row["index"], **row["examples"]})
+            tables["HAS_EXAMPLES"].add([n, n], {})
+        rows.append({k: v for k, v in row.items() if k not in ("nodes", "roots", "links", "examples")})
+    counts = {name: table.close() for name, table in tables.items()}
+    return rows, params["shapes"], counts
+
+
+def _part_path(directory: Path, stem: str, k: int) -> Path:
+    return directory / f"{stem}.p{k:06d}.csv"
+
+
+def _workers() -> int:
+    configured = os.environ.get("N2GKB_BULK_WORKERS")
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise BulkImportError(f"N2GKB_BULK_WORKERS={configured!r} is not a number; use e.g. 2 (1: no worker processes)") from None
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def write_csv(
     directory: Path,
     models: dict[str, dict[str, Any]],
     results: Iterable[NeuronResult],
     run_id: str | None = None,
     kb_id: str | None = None,
-    chunk: int = 512,
+    chunk: int | None = None,
     runs: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[str], BulkStats]:
     """The graph of `results` (of the `models`: name -> Model properties; `runs`: Run
     nodes as {props, model}) as CSV files in `directory`; returns the import arguments.
-    A neuron's run is its result's run (`run_id` for all of them when given)."""
+    A neuron's run is its result's run (`run_id` for all of them when given). Neurons
+    are taken in chunks of `chunk` (default `CHUNK_NEURONS`); from `PARALLEL_MIN_NEURONS` on, their trie and
+    example files are written by worker processes (the files and ids are the same)."""
+    import itertools
     import uuid
 
     directory.mkdir(parents=True, exist_ok=True)
+    chunk = chunk or CHUNK_NEURONS
     stats = BulkStats()
     now = dt.datetime.now(dt.timezone.utc)
     labels = {
         "KnowledgeBase": _Table(directory / "kb.csv", [":ID(KB)"]),
         "Model": _Table(directory / "models.csv", [":ID(Model)"]),
         "Neuron": _Table(directory / "neurons.csv", [":ID(Neuron)"]),
-        "TrieNode": _Table(directory / "trie_nodes.csv", [":ID(TrieNode)"], TRIE_COLUMNS),
         "Token": _Table(directory / "tokens.csv", [":ID(Token)"], {"text": "string"}),
-        "Examples": _Table(directory / "examples.csv", [":ID(Examples)"], EXAMPLES_COLUMNS),
     }
     rels = {
         "HAS_NEURON": _Table(directory / "has_neuron.csv", [":START_ID(Model)", ":END_ID(Neuron)"], {}),
-        "HAS_TRIE": _Table(directory / "has_trie.csv", [":START_ID(Neuron)", ":END_ID(TrieNode)"], {}),
-        "NEXT": _Table(directory / "next.csv", [":START_ID(TrieNode)", ":END_ID(TrieNode)"], {}),
         "FIRES_ON": _Table(directory / "fires_on.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {"activation": "double"}),
         "CONTEXT": _Table(directory / "context.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {"importance": "double"}),
-        "HAS_EXAMPLES": _Table(directory / "has_examples.csv", [":START_ID(Neuron)", ":END_ID(Examples)"], {}),
         "PRODUCED": _Table(directory / "produced.csv", [":START_ID(Run)", ":END_ID(Neuron)"], {}),
         "OF_MODEL": _Table(directory / "of_model.csv", [":START_ID(Run)", ":END_ID(Model)"], {}),
     }
     labels["Run"] = _Table(directory / "runs.csv", [":ID(Run)"])
     tokens: dict[str, str] = {}
     shapes: set[str] = set()
-    trie_counter = example_counter = 0
     model_ids = {}
     for number, (name, props) in enumerate(models.items()):
         model_ids[name] = number
@@ -277,23 +337,39 @@ def write_csv(
             labels["Token"].add([found], {"text": text})
         return found
 
-    batch: list[tuple[NeuronResult, str | None]] = []
+    def groups() -> Iterable[tuple[str, str | None, list[NeuronResult]]]:
+        """(model, run, neurons) per chunk of the input, in input order."""
+        items = iter(results)
+        while True:
+            batch = [item if isinstance(item, tuple) else (item, run_id) for item in itertools.islice(items, chunk)]
+            if not batch:
+                return
+            for model in dict.fromkeys(r.model for r, _ in batch):
+                if model not in model_ids:
+                    raise BulkImportError(f"neuron of model {model!r}, which is not among the models to import")
+                for run in dict.fromkeys(run for r, run in batch if r.model == model):
+                    yield model, run, [r for r, rr in batch if r.model == model and rr == run]
 
-    def flush() -> None:
-        if not batch:
-            return
-        for model in dict.fromkeys(r.model for r, _ in batch):
-            if model not in model_ids:
-                raise BulkImportError(f"neuron of model {model!r}, which is not among the models to import")
-            for run in dict.fromkeys(run for r, run in batch if r.model == model):
-                chosen = [r for r, rr in batch if r.model == model and rr == run]
-                write(model, neuron_params(model, chosen), run)
-        batch.clear()
+    order: list[tuple[str, str | None]] = []  # (model, run) of each job, for its neuron rows
 
-    def write(model: str, params: dict[str, Any], run: str | None) -> None:
-        nonlocal trie_counter, example_counter
-        shapes.update(params["shapes"])
-        for row in params["neurons"]:
+    def jobs(source: Iterable[tuple[str, str | None, list[NeuronResult]]]):
+        nid = first = 0
+        for k, (model, run, chosen) in enumerate(source):
+            order.append((model, run))
+            yield directory, k, model, chosen, nid, first
+            nid += len(chosen)
+            first += sum(len(r.trie_nodes) for r in chosen)
+
+    def take(k: int, rows: list[dict[str, Any]], chunk_shapes: list[str], counts: dict[str, int]) -> None:
+        model, run = order[k]
+        shapes.update(chunk_shapes)
+        stats.trie_nodes += counts["TrieNode"]
+        for name, n in counts.items():
+            if name in _NODE_PARTS:
+                stats.nodes += n
+            else:
+                stats.relationships += n
+        for row in rows:
             nid = stats.neurons
             stats.neurons += 1
             scalars = {k: v for k, v in row.items() if k not in _STRUCTURE}
@@ -305,32 +381,24 @@ def write_csv(
             rels["HAS_NEURON"].add([model_ids[model], nid], {})
             if run in run_ids:
                 rels["PRODUCED"].add([run_ids[run], nid], {})
-            first = trie_counter
-            trie_counter += len(row["nodes"])
-            for i, node in enumerate(row["nodes"]):
-                labels["TrieNode"].add([first + i], node)
-            for i in row["roots"]:
-                rels["HAS_TRIE"].add([nid, first + i], {})
-            for parent, child in row["links"]:
-                rels["NEXT"].add([first + parent, first + child], {})
-            stats.trie_nodes += len(row["nodes"])
             for f in row["firing"]:
                 rels["FIRES_ON"].add([nid, token_id(f["token"])], {"activation": f["activation"]})
             for c in row["context"]:
                 rels["CONTEXT"].add([nid, token_id(c["token"])], {"importance": c["importance"]})
-            if row["examples"] is not None:
-                xid = example_counter
-                example_counter += 1
-                labels["Examples"].add(
-                    [xid], {"model": model, "layer": row["layer"], "neuron": row["index"], **row["examples"]}
-                )
-                rels["HAS_EXAMPLES"].add([nid, xid], {})
 
-    for item in results:
-        batch.append(item if isinstance(item, tuple) else (item, run_id))  # (result, run id)
-        if len(batch) >= chunk:
-            flush()
-    flush()
+    source = groups()
+    head = list(itertools.islice(source, max(1, PARALLEL_MIN_NEURONS // chunk)))
+    workers = _workers()
+    if workers > 1 and len(head) * chunk >= PARALLEL_MIN_NEURONS:
+        import multiprocessing
+
+        # spawn: the parent may hold threads (drivers, progress bars) that fork would copy mid-state
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for k, out in enumerate(pool.imap(_part, jobs(itertools.chain(head, source)))):
+                take(k, *out)
+    else:
+        for k, job in enumerate(jobs(itertools.chain(head, source))):
+            take(k, *_part(job))
     labels["KnowledgeBase"].add(
         [0],
         {"name": "n2g-kb", "id": kb_id or str(uuid.uuid4()), "version": 1, "models": list(models), "shapes": sorted(shapes)},
@@ -341,6 +409,18 @@ def write_csv(
         stats.nodes += n
         if n:
             args.append(f"--nodes={label}={table.path}")
+    for name, (stem, fixed, columns) in _PARTED.items():
+        files = [_part_path(directory, stem, k) for k in range(len(order))]
+        for empty in [p for p in files if not p.stat().st_size]:
+            empty.unlink()
+        if any(p.exists() for p in files):
+            header = directory / f"{stem}.header.csv"
+            with open(header, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f, lineterminator="\n").writerow([*fixed, *(f"{c}:{t}" for c, t in columns.items())])
+            kind = "nodes" if name in _NODE_PARTS else "relationships"
+            # the parts by a regular expression over their names (one argument however many
+            # there are; neo4j-admin reads them in name order, which is chunk order)
+            args.append(f"--{kind}={name}={header},{directory}/{stem}\\.p[0-9]+\\.csv")
     for rel_type, table in rels.items():
         n = table.close()
         stats.relationships += n
