@@ -35,8 +35,9 @@
 // 1. Which neurons: every trie node carries the firing token of its branch (fire) and minus
 //    the strongest end_activation at or below it (rank, null where nothing completes). The
 //    trie_context index holds (fire, token, rank, model, layer, neuron): the nodes b of the
-//    context token furthest back come out strongest first; each b leads up to its neuron's
-//    firing-token node a (one per neuron), and DISTINCT + LIMIT stops after $limit neurons.
+//    context token furthest back come out strongest first. One walk up from each b reaches
+//    its neuron's firing-token node a (depth 1, one per neuron) and checks that the nodes
+//    right above b spell the rest of the context; DISTINCT + LIMIT stops after $limit neurons.
 MATCH (b:TrieNode)
 WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
   AND b.model IS NOT NULL AND b.layer IS NOT NULL AND b.neuron IS NOT NULL
@@ -44,27 +45,34 @@ WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
   AND ($distance IS NULL OR b.depth - size($context) = $distance)
   AND ($model IS NULL OR b.model = $model)
   AND ($layer IS NULL OR b.layer = $layer)
-// the nodes above b, up to the one right after the firing token's context, spell the context
-MATCH c = (:TrieNode)-[:NEXT*0..]->(b)
-WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
-WITH b ORDER BY b.fire, b.token, b.rank, b.model, b.layer, b.neuron
-MATCH (a:TrieNode)-[:NEXT*]->(b)
-WHERE a.depth = 1
+MATCH p = (a:TrieNode)-[:NEXT*]->(b)
+WHERE a.depth = 1 AND [x IN nodes(p)[-size($context)..] | x.token] = reverse($context)
+WITH a, b ORDER BY b.fire, b.token, b.rank, b.model, b.layer, b.neuron
 WITH DISTINCT a
 LIMIT coalesce($limit, 1000000000)
-WITH a.model AS model, a.layer AS layer, a.neuron AS neuron, a
-// 2. Each chosen neuron's answer, path-aware, inside its own trie (below a).
-MATCH p = (a)-[:NEXT*1..]->(b:TrieNode {token: $context[0]})
-WHERE length(p) >= size($context)
-  AND [x IN nodes(p)[-size($context)..] | x.token] = reverse($context)
-  AND ($distance IS NULL OR b.depth - size($context) = $distance)
-MATCH q = (b)-[:NEXT*0..]->(e:TrieNode)
-WHERE e.end_activation IS NOT NULL
-WITH model, layer, neuron, a, b.depth - size($context) AS distance, e.end_activation AS end_activation,
-     reverse([x IN nodes(p) + tail(nodes(q)) | x.token]) AS pattern
-ORDER BY end_activation DESC, size(pattern), distance
-WITH model, layer, neuron, a, min(distance) AS distance,
-     collect({end_activation: end_activation, pattern: pattern})[0] AS best
-RETURN model, layer, neuron, a.token AS token, $context AS context,
-       distance, coalesce(a.activation, -a.fire_rank) AS activation, best.end_activation AS end_activation, best.pattern AS pattern
+// 2. Each chosen neuron's answer, path-aware, inside its own trie (below a): every b of
+//    the context below a (the smallest distance is over all of them), then only the
+//    strongest b's (lowest rank); below those, only nodes of the same rank lead to the
+//    completion that gives b its rank, so the walk down to the pattern end e is short.
+CALL (a) {
+  MATCH p = (a)-[:NEXT*]->(b:TrieNode)
+  WHERE b.token = $context[0] AND b.rank IS NOT NULL AND b.depth > size($context)
+    AND ($distance IS NULL OR b.depth - size($context) = $distance)
+    AND [x IN nodes(p)[-size($context)..] | x.token] = reverse($context)
+  WITH p, b ORDER BY b.rank
+  WITH min(b.depth) - size($context) AS distance, collect({p: p, b: b}) AS found
+  UNWIND [f IN found WHERE f.b.rank = found[0].b.rank] AS f
+  WITH distance, f.p AS p, f.b AS b
+  MATCH q = (b)-[:NEXT*0..]->(e:TrieNode)
+  WHERE all(x IN nodes(q) WHERE x.rank = b.rank) AND e.end_activation = -b.rank
+  // the strongest completion; among equals the shortest pattern, then the smallest distance
+  WITH distance, e.end_activation AS end_activation, b.depth AS depth,
+       reverse([x IN nodes(p) + tail(nodes(q)) | x.token]) AS pattern
+  ORDER BY size(pattern), depth
+  RETURN distance, end_activation, collect(pattern)[0] AS pattern
+}
+// the firing activation: minus a's fire_rank (a knowledge base written before it was dropped
+// also holds it as a.activation)
+RETURN a.model AS model, a.layer AS layer, a.neuron AS neuron, a.token AS token, $context AS context,
+       distance, coalesce(a.activation, -a.fire_rank) AS activation, end_activation, pattern
 ORDER BY end_activation DESC, model, layer, neuron
