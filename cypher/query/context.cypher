@@ -32,12 +32,11 @@
 // :param layer => null
 // :param limit => 50
 
-// 1. Which neurons: every trie node carries the firing token of its branch (fire) and minus
-//    the strongest end_activation at or below it (rank, null where nothing completes). The
-//    trie_context index holds (fire, token, rank, model, layer, neuron): the nodes b of the
-//    context token furthest back come out strongest first. One walk up from each b reaches
-//    its neuron's firing-token node a (depth 1, one per neuron) and checks that the nodes
-//    right above b spell the rest of the context; DISTINCT + LIMIT stops after $limit neurons.
+// 1. Which neurons: every context node carries the firing token of its branch (fire) and
+//    minus the strongest end_activation at or below it (rank, null where nothing completes).
+//    The trie_context index holds (fire, token, rank, model, layer, neuron): the nodes b of
+//    the context token furthest back come out strongest first, so DISTINCT + LIMIT stops
+//    after $limit neurons. A longer context must also be spelled by the nodes right above b.
 MATCH (b:TrieNode)
 WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
   AND b.model IS NOT NULL AND b.layer IS NOT NULL AND b.neuron IS NOT NULL
@@ -45,34 +44,72 @@ WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
   AND ($distance IS NULL OR b.depth - size($context) = $distance)
   AND ($model IS NULL OR b.model = $model)
   AND ($layer IS NULL OR b.layer = $layer)
-MATCH p = (a:TrieNode)-[:NEXT*]->(b)
-WHERE a.depth = 1 AND [x IN nodes(p)[-size($context)..] | x.token] = reverse($context)
-WITH a, b ORDER BY b.fire, b.token, b.rank, b.model, b.layer, b.neuron
-WITH DISTINCT a
+  AND (size($context) = 1 OR EXISTS {
+    MATCH c = (:TrieNode)-[:NEXT*]->(b)
+    WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
+  })
+WITH b ORDER BY b.fire, b.token, b.rank, b.model, b.layer, b.neuron
+WITH DISTINCT b.model AS model, b.layer AS layer, b.neuron AS neuron
 LIMIT coalesce($limit, 1000000000)
-// 2. Each chosen neuron's answer, path-aware, inside its own trie (below a): every b of
-//    the context below a (the smallest distance is over all of them), then only the
-//    strongest b's (lowest rank); below those, only nodes of the same rank lead to the
-//    completion that gives b its rank, so the walk down to the pattern end e is short.
-CALL (a) {
-  MATCH p = (a)-[:NEXT*]->(b:TrieNode)
-  WHERE b.token = $context[0] AND b.rank IS NOT NULL AND b.depth > size($context)
+WITH collect([model, layer, neuron]) AS chosen
+// 2. The rank at which the last chosen neuron first came out of the index: no chosen
+//    neuron's strongest b has a higher rank (the same index rows, read up to that neuron).
+CALL (chosen) {
+  MATCH (b:TrieNode)
+  WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
+    AND b.model = chosen[-1][0] AND b.layer = chosen[-1][1] AND b.neuron = chosen[-1][2]
+    AND b.depth > size($context)
     AND ($distance IS NULL OR b.depth - size($context) = $distance)
+    AND (size($context) = 1 OR EXISTS {
+      MATCH c = (:TrieNode)-[:NEXT*]->(b)
+      WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
+    })
+  WITH b ORDER BY b.fire, b.token, b.rank, b.model, b.layer, b.neuron
+  RETURN b.rank AS last
+  LIMIT 1
+}
+// 3. The chosen neurons' b's up to that rank: per neuron, the strongest b's (lowest rank)
+CALL (chosen, last) {
+  MATCH (b:TrieNode)
+  USING INDEX b:TrieNode(fire, token, rank, model, layer, neuron)
+  WHERE b.fire = $token AND b.token = $context[0] AND b.rank <= last
+    AND b.model IS NOT NULL AND b.layer IS NOT NULL AND b.neuron IS NOT NULL
+    AND [b.model, b.layer, b.neuron] IN chosen
+    AND b.depth > size($context)
+    AND ($distance IS NULL OR b.depth - size($context) = $distance)
+    AND (size($context) = 1 OR EXISTS {
+      MATCH c = (:TrieNode)-[:NEXT*]->(b)
+      WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
+    })
+  RETURN b
+}
+WITH b.model AS model, b.layer AS layer, b.neuron AS neuron, min(b.rank) AS rank, collect(b) AS found
+UNWIND [x IN found WHERE x.rank = rank] AS b
+// 4. The pattern: up from b to its neuron's firing-token node a (depth 1), and down from b
+//    through nodes of the same rank only (they lead to the completion that gives b its
+//    rank) to the pattern end e; among equals the shortest pattern, then the nearest b.
+MATCH p = (a:TrieNode)-[:NEXT*]->(b)
+WHERE a.depth = 1
+MATCH q = (b)-[:NEXT*0..]->(e:TrieNode)
+WHERE all(x IN nodes(q) WHERE x.rank = rank) AND e.end_activation = -rank
+WITH model, layer, neuron, a, e.end_activation AS end_activation, b.depth AS depth,
+     reverse([x IN nodes(p) + tail(nodes(q)) | x.token]) AS pattern
+ORDER BY size(pattern), depth
+WITH model, layer, neuron, a, end_activation, min(depth) AS depth, collect(pattern)[0] AS pattern
+// 5. The smallest distance: a weaker b of the context may sit nearer the firing token; only
+//    without $distance, and only above the strongest b's depth, is a's subtree walked for one.
+CALL (a, depth) {
+  WITH a, depth
+  WHERE $distance IS NULL AND depth > size($context) + 1
+  MATCH p = (a)-[:NEXT*]->(b:TrieNode)
+  WHERE all(x IN nodes(p) WHERE x.depth < depth) AND b.token = $context[0]
+    AND b.rank IS NOT NULL AND b.depth > size($context)
     AND [x IN nodes(p)[-size($context)..] | x.token] = reverse($context)
-  WITH p, b ORDER BY b.rank
-  WITH min(b.depth) - size($context) AS distance, collect({p: p, b: b}) AS found
-  UNWIND [f IN found WHERE f.b.rank = found[0].b.rank] AS f
-  WITH distance, f.p AS p, f.b AS b
-  MATCH q = (b)-[:NEXT*0..]->(e:TrieNode)
-  WHERE all(x IN nodes(q) WHERE x.rank = b.rank) AND e.end_activation = -b.rank
-  // the strongest completion; among equals the shortest pattern, then the smallest distance
-  WITH distance, e.end_activation AS end_activation, b.depth AS depth,
-       reverse([x IN nodes(p) + tail(nodes(q)) | x.token]) AS pattern
-  ORDER BY size(pattern), depth
-  RETURN distance, end_activation, collect(pattern)[0] AS pattern
+  RETURN min(b.depth) AS shallower
 }
 // the firing activation: minus a's fire_rank (a knowledge base written before it was dropped
 // also holds it as a.activation)
-RETURN a.model AS model, a.layer AS layer, a.neuron AS neuron, a.token AS token, $context AS context,
-       distance, coalesce(a.activation, -a.fire_rank) AS activation, end_activation, pattern
+RETURN model, layer, neuron, a.token AS token, $context AS context,
+       coalesce(shallower, depth) - size($context) AS distance,
+       coalesce(a.activation, -a.fire_rank) AS activation, end_activation, pattern
 ORDER BY end_activation DESC, model, layer, neuron
