@@ -133,12 +133,21 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child (started by this very process) counts as dead.
+    # A zombie child (started by this very process) counts as dead. The state of a JVM
+    # whose main thread has exited reads "Z" too while its other threads still run (its
+    # shutdown), so every thread of the process is looked at.
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1].split()[0] != "Z"
+        threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return True
+        return True  # no /proc to look in: os.kill found it
+    states = []
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                states.append(f.read().split(") ")[-1].split()[0])
+        except OSError:
+            continue
+    return any(state != "Z" for state in states) if states else True
 
 
 def _pid_is_our_server(pid: int, home: Path) -> bool:
@@ -282,6 +291,10 @@ class LocalNeo4j:
                 "# bounded transaction logs: rotate at 64 MiB, keep at most 256 MiB after a checkpoint",
                 "db.tx_log.rotation.size=64M",
                 "db.tx_log.rotation.retention_policy=256M size",
+                "# a stop does not wait 2 x 5 s for idle Bolt threads and connections: the",
+                "# databases are already shut down (checkpointed) when the Bolt server stops",
+                "internal.server.bolt.thread_pool_shutdown_wait_time=0s",
+                "internal.server.bolt.connection_shutdown_wait_time=0s",
                 "",
             ]
         )
