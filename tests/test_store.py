@@ -272,13 +272,13 @@ def test_write_groups_keep_order_and_bound_neurons_and_trie_nodes():
 
 
 def test_trie_nodes_store_only_what_the_readers_cannot_derive(store):
-    """kind, parent and a firing-token node's activation are left out of the stored node
-    (derived on reading), and fire/rank are only on context nodes."""
+    """id, kind, parent and a firing-token node's activation are left out of the stored
+    node (derived on reading), and fire/rank are only on context nodes."""
     original = _result(2, 5, "paris", ["<IGNORE>", "in"])
     store.write_neurons("tiny", [original])
     stored = store.read("test/trie_properties", model="tiny", layer=2, index=5)
     keys = {row["depth"]: set(row["keys"]) for row in stored}
-    assert all(not ({"kind", "parent"} & k) for k in keys.values())
+    assert all(not ({"id", "kind", "parent"} & k) for k in keys.values())
     assert "activation" not in keys[1] and "fire_rank" in keys[1]
     assert not ({"fire", "rank"} & keys[1]) and {"fire", "rank"} <= keys[3]
     assert store.load_neuron("tiny", 2, 5).trie_nodes == original.trie_nodes
@@ -291,3 +291,13 @@ def test_a_node_whose_values_are_not_the_derived_ones_keeps_them(store):
     stored = {row["depth"]: set(row["keys"]) for row in store.read("test/trie_properties", model="tiny", layer=2, index=6)}
     assert "activation" in stored[1]
     assert store.load_neuron("tiny", 2, 6).trie_nodes == original.trie_nodes
+
+
+def test_fixture_tries_with_many_branches_read_back_row_for_row(store):
+    from n2g_kb.kb.fixtures import fixture_results
+
+    results = [r for r in fixture_results() if r.trie_nodes][:6]
+    assert any(sum(1 for row in r.trie_nodes if row["depth"] == 1) > 1 for r in results)  # several branches
+    store.write_neurons(results[0].model, results)
+    for r in results:
+        assert store.load_neuron(r.model, r.layer, r.index).trie_nodes == r.trie_nodes

@@ -9,9 +9,9 @@ CALL (n) {
   // parent: the node above on the path; kind and a firing-token node's activation are
   // derived as in read/neuron
   OPTIONAL MATCH path = (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
-  WITH properties(t) AS p, nodes(path)[-2] AS up ORDER BY p.id
+  WITH t, properties(t) AS p, nodes(path)[-2] AS up ORDER BY p.id, p.depth, p.token
   RETURN collect(CASE WHEN p IS NOT NULL THEN
-    {id: p.id, parent: CASE WHEN up:TrieNode THEN up.id END,
+    {id: coalesce(p.id, elementId(t)), parent: CASE WHEN up:TrieNode THEN coalesce(up.id, elementId(up)) END,
      kind: CASE WHEN p.token IS NULL THEN 'root' WHEN p.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
      token: p.token, depth: p.depth, activation: coalesce(p.activation, -p.fire_rank), importance: p.importance,
      end_activation: p.end_activation} END) AS nodes

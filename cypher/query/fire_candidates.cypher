@@ -35,8 +35,8 @@ CALL (n) {
             OR (y.depth <= size($tokens) AND (y.token = '<IGNORE>' OR y.token IN $tokens)))
   // parent: the node above on p; kind and a firing-token node's activation derived (as
   // in query/neuron_graph)
-  WITH t, CASE WHEN length(p) > 0 THEN nodes(p)[-2] END AS up ORDER BY t.id
-  RETURN collect(t {.id, parent: CASE WHEN up:TrieNode THEN up.id END,
+  WITH t, CASE WHEN length(p) > 0 THEN nodes(p)[-2] END AS up ORDER BY t.id, t.depth, t.token
+  RETURN collect(t {id: coalesce(t.id, elementId(t)), parent: CASE WHEN up:TrieNode THEN coalesce(up.id, elementId(up)) END,
       kind: CASE WHEN t.token IS NULL THEN 'root' WHEN t.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
       .token, .depth, activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation}) AS nodes
 }

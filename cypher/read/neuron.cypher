@@ -5,11 +5,13 @@
 // Parameters: $model, $layer, $index.
 MATCH (n:Neuron {model: $model, layer: $layer, index: $index})
 CALL (n) {
-  // each row's parent is the node above it on the path (the root's is the Neuron); kind
-  // and a firing-token node's activation are derived (n2g_kb.kb.store._slim)
+  // each row's parent is the node above it on the path (the root's is the Neuron); a node
+  // without a stored id is named by its elementId (n2g_kb.kb.store.result_from_record
+  // numbers the rows as Trie.to_rows does); kind and a firing-token node's activation are
+  // derived (n2g_kb.kb.store._slim)
   OPTIONAL MATCH path = (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
-  WITH t, nodes(path)[-2] AS up ORDER BY t.id
-  RETURN collect(t {.id, parent: CASE WHEN up:TrieNode THEN up.id END,
+  WITH t, nodes(path)[-2] AS up ORDER BY t.id, t.depth, t.token
+  RETURN collect(t {id: coalesce(t.id, elementId(t)), parent: CASE WHEN up:TrieNode THEN coalesce(up.id, elementId(up)) END,
       kind: CASE WHEN t.token IS NULL THEN 'root' WHEN t.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
       .token, .depth, activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation}) AS nodes
 }

@@ -74,9 +74,9 @@ TRIE_COLUMNS = {
     # whole records, and the 1-block ones fill the last record
     "pkey": "string", "end_activation": "double", "model": "string", "token": "string", "fire": "string",
     "rank": "double", "importance": "double", "activation": "double", "fire_rank": "double",
-    "layer": "long", "neuron": "long", "id": "long", "parent": "long", "depth": "long", "kind": "string",
+    "layer": "long", "neuron": "long", "parent": "long", "depth": "long", "kind": "string",
     # (parent, kind and a firing-token node's activation only where the readers could not
-    # derive them: see store._slim)
+    # derive them, and no id: see store._slim)
 }
 EXAMPLES_COLUMNS = {
     "model": "string", "layer": "long", "neuron": "long", "splits": "string[]", "lengths": "long[]",

@@ -23,7 +23,7 @@ from n2g_kb.kb.precompute import NEURON_FIELDS, neuron_values, node_values
 from n2g_kb.errors import ConfigError, DatabaseError, NotFoundError
 from n2g_kb.faults import fault_point
 from n2g_kb.n2g.results import Example, NeuronResult
-from n2g_kb.n2g.trie import IGNORE, MAX_TOKEN_BYTES, token_key
+from n2g_kb.n2g.trie import IGNORE, MAX_TOKEN_BYTES, Trie, TrieRowsError, token_key
 from n2g_kb.settings import ConnectionSettings
 
 _SHORT = MAX_TOKEN_BYTES // 4
@@ -90,8 +90,10 @@ def derived_kind(token: str | None) -> str:
 
 def _slim(props: dict[str, Any], linked: bool) -> dict[str, Any]:
     """A trie node's stored properties: what the readers derive is left out (each one only
-    where the derived value equals it): `kind` (from the token), `parent` (the node above
-    it on NEXT) and a firing-token node's `activation` (minus its `fire_rank`)."""
+    where the derived value equals it): `id` (the readers number the rows as
+    `Trie.to_rows` does), `kind` (from the token), `parent` (the node above it on NEXT)
+    and a firing-token node's `activation` (minus its `fire_rank`)."""
+    props.pop("id", None)
     if props.get("kind") == derived_kind(props.get("token")):
         del props["kind"]
     if linked:
@@ -361,10 +363,22 @@ _NEURON_FIELDS = {
 _UNIT_FIELDS = {"kind", "sae"}
 
 
+def _numbered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trie rows read back, numbered as `Trie.to_rows` numbers them (ids 0..n-1 depth
+    first, the root 0) where they were stored without ids (named by elementId); rows
+    stored with their ids, or that form no trie, are returned as they are."""
+    if not rows or all(isinstance(r.get("id"), int) for r in rows):
+        return rows
+    try:
+        return Trie.from_rows(rows).to_rows()
+    except TrieRowsError:
+        return rows
+
+
 def result_from_record(record: dict[str, Any]) -> NeuronResult:
     """Rebuilds a `NeuronResult` from a read/neuron record (summary tokens from the trie)."""
     props = record["neuron"]
-    nodes = [dict(n) for n in record["nodes"] if n is not None and n.get("id") is not None]
+    nodes = _numbered([dict(n) for n in record["nodes"] if n is not None and n.get("id") is not None])
     # one Examples node per neuron; a knowledge base written before it has one Example node per example
     examples = unpack_examples(record.get("packed")) or [
         Example(tokens=list(e["tokens"]), activations=list(e["activations"]), split=e["split"]) for e in record.get("examples") or [] if e
