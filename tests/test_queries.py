@@ -463,7 +463,11 @@ def test_units_counts_each_models_neurons_by_kind_and_layer(kb):
 def test_neuron_graph_returns_every_trie_node_of_one_neuron(kb):
     rows = kb.read("query/neuron_graph", model=M, layer=1, neuron=7)
     assert Trie.from_rows([r["node"] for r in rows]) == fixture_tries()[(M, 1, 7)]
-    assert [r["node"]["id"] for r in rows] == list(range(7))
+    ids = [r["node"]["id"] for r in rows]
+    assert len(set(ids)) == len(ids) == 7  # ids: the path from the root (none is stored)
+    assert ids == sorted(ids) and ids[0] == ""  # the root first
+    assert sorted((r["node"]["parent"] is None) for r in rows) == [False] * 6 + [True]
+    assert {r["node"]["parent"] for r in rows} - {None} <= set(ids)
     assert kb.read("query/neuron_graph", model=M, layer=2, neuron=10) == []  # dead: no trie
 
 

@@ -6,12 +6,14 @@
 UNWIND $keys AS key
 MATCH (n:Neuron {model: $model, layer: key.layer, index: key.index})
 CALL (n) {
-  // parent: the node above on the path; kind and a firing-token node's activation are
-  // derived as in read/neuron
+  // id, parent, kind and a firing-token node's activation as in read/neuron
   OPTIONAL MATCH path = (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
-  WITH t, properties(t) AS p, nodes(path)[-2] AS up ORDER BY p.id, p.depth, p.token
+  WITH t, properties(t) AS p, properties(nodes(path)[-2]) AS up, nodes(path)[2..] AS below
+  WITH t, p, coalesce(p.id, reduce(s = '', x IN below | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) AS id,
+       CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END AS parent
+  ORDER BY id
   RETURN collect(CASE WHEN p IS NOT NULL THEN
-    {id: coalesce(p.id, elementId(t)), parent: CASE WHEN up:TrieNode THEN coalesce(up.id, elementId(up)) END,
+    {id: id, parent: parent,
      kind: CASE WHEN p.token IS NULL THEN 'root' WHEN p.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
      token: p.token, depth: p.depth, activation: coalesce(p.activation, -p.fire_rank), importance: p.importance,
      end_activation: p.end_activation} END) AS nodes

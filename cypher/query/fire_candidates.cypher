@@ -33,10 +33,12 @@ CALL (n) {
   MATCH p = (root)-[:NEXT*0..]->(t:TrieNode)
   WHERE all(y IN nodes(p) WHERE y.depth = 0
             OR (y.depth <= size($tokens) AND (y.token = '<IGNORE>' OR y.token IN $tokens)))
-  // parent: the node above on p; kind and a firing-token node's activation derived (as
-  // in query/neuron_graph)
-  WITH t, CASE WHEN length(p) > 0 THEN nodes(p)[-2] END AS up ORDER BY t.id, t.depth, t.token
-  RETURN collect(t {id: coalesce(t.id, elementId(t)), parent: CASE WHEN up:TrieNode THEN coalesce(up.id, elementId(up)) END,
+  // id, parent, kind and a firing-token node's activation as in query/neuron_graph
+  WITH t, nodes(p)[-2] AS up, nodes(p)[1..] AS below
+  WITH t, coalesce(t.id, reduce(s = '', x IN below | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) AS id,
+       CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END AS parent
+  ORDER BY id
+  RETURN collect(t {id: id, parent: parent,
       kind: CASE WHEN t.token IS NULL THEN 'root' WHEN t.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
       .token, .depth, activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation}) AS nodes
 }

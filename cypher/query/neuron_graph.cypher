@@ -18,11 +18,14 @@
 // :param layer => 1
 // :param neuron => 7
 MATCH p = (n:Neuron {model: $model, layer: $layer, index: $neuron})-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
-// a node's id is its elementId where none is stored (n2g_kb.kb.store._slim); its
-// parent is the one above it on p; its kind follows from its token (no token:
-// the root, '<IGNORE>': a wildcard); a firing-token node's activation is minus its fire_rank
-WITH p, t, nodes(p)[-2] AS up
-RETURN p, t {id: coalesce(t.id, elementId(t)), parent: CASE WHEN up:TrieNode THEN coalesce(up.id, elementId(up)) END,
+// a node's id is its path from the root where none is stored (n2g_kb.kb.store._slim):
+// '|' + each token below the root, '\' and '|' escaped (the root: ''); its parent is the
+// node above it; its kind follows from its token (no token: the root, '<IGNORE>': a
+// wildcard); a firing-token node's activation is minus its fire_rank
+WITH p, t, nodes(p)[-2] AS up, nodes(p)[2..] AS below
+WITH p, t, coalesce(t.id, reduce(s = '', x IN below | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) AS id,
+     CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END AS parent
+RETURN p, t {id: id, parent: parent,
     kind: CASE WHEN t.token IS NULL THEN 'root' WHEN t.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
     .token, .depth, activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation} AS node
-ORDER BY t.id, t.depth, t.token
+ORDER BY id

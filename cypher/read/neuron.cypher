@@ -5,13 +5,16 @@
 // Parameters: $model, $layer, $index.
 MATCH (n:Neuron {model: $model, layer: $layer, index: $index})
 CALL (n) {
-  // each row's parent is the node above it on the path (the root's is the Neuron); a node
-  // without a stored id is named by its elementId (n2g_kb.kb.store.result_from_record
-  // numbers the rows as Trie.to_rows does); kind and a firing-token node's activation are
-  // derived (n2g_kb.kb.store._slim)
+  // a node without a stored id (n2g_kb.kb.store._slim) is named by its path from the root:
+  // '|' + each token below the root, '\' and '|' escaped (the root: ''); its parent is the
+  // node above it; n2g_kb.kb.store.result_from_record numbers the rows as Trie.to_rows
+  // does; kind and a firing-token node's activation are derived too
   OPTIONAL MATCH path = (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
-  WITH t, nodes(path)[-2] AS up ORDER BY t.id, t.depth, t.token
-  RETURN collect(t {id: coalesce(t.id, elementId(t)), parent: CASE WHEN up:TrieNode THEN coalesce(up.id, elementId(up)) END,
+  WITH t, nodes(path)[-2] AS up, nodes(path)[2..] AS below
+  WITH t, coalesce(t.id, reduce(s = '', x IN below | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) AS id,
+       CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END AS parent
+  ORDER BY id
+  RETURN collect(t {id: id, parent: parent,
       kind: CASE WHEN t.token IS NULL THEN 'root' WHEN t.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
       .token, .depth, activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation}) AS nodes
 }
