@@ -10,7 +10,7 @@ CALL (n) {
   OPTIONAL MATCH path = (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
   WITH t, properties(t) AS p, properties(nodes(path)[-2]) AS up, nodes(path)[2..] AS below
   WITH t, p, coalesce(p.id, reduce(s = '', x IN below | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) AS id,
-       CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END AS parent
+       coalesce(p.parent, CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END) AS parent
   ORDER BY id
   RETURN collect(CASE WHEN p IS NOT NULL THEN
     {id: id, parent: parent,

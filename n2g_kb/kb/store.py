@@ -93,7 +93,8 @@ def _slim(props: dict[str, Any], linked: bool) -> dict[str, Any]:
     where the derived value equals it): `id` (the readers number the rows as
     `Trie.to_rows` does), `kind` (from the token), `parent` (the node above it on NEXT)
     and a firing-token node's `activation` (minus its `fire_rank`)."""
-    props.pop("id", None)
+    if linked or props.get("parent") is None:  # a row whose parent is missing keeps both
+        props.pop("id", None)
     if props.get("kind") == derived_kind(props.get("token")):
         del props["kind"]
     if linked:
