@@ -225,8 +225,8 @@ class _Table:
 
 _PARTED = {
     # the tables written in parts, one per chunk of neurons (in a worker process when the
-    # import is large), each a header file plus header-less parts: label or type -> file
-    # stem, id / start / end columns, property columns
+    # import is large) without a header, then joined into one file with its header: label
+    # or type -> file stem, id / start / end columns, property columns
     "TrieNode": ("trie_nodes", [":ID(TrieNode)"], TRIE_COLUMNS),
     "Examples": ("examples", [":ID(Examples)"], EXAMPLES_COLUMNS),
     "HAS_TRIE": ("has_trie", [":START_ID(Neuron)", ":END_ID(TrieNode)"], {}),
@@ -410,17 +410,24 @@ def write_csv(
         if n:
             args.append(f"--nodes={label}={table.path}")
     for name, (stem, fixed, columns) in _PARTED.items():
-        files = [_part_path(directory, stem, k) for k in range(len(order))]
-        for empty in [p for p in files if not p.stat().st_size]:
-            empty.unlink()
-        if any(p.exists() for p in files):
-            header = directory / f"{stem}.header.csv"
-            with open(header, "w", newline="", encoding="utf-8") as f:
-                csv.writer(f, lineterminator="\n").writerow([*fixed, *(f"{c}:{t}" for c, t in columns.items())])
+        # one file per table: neo4j-admin reads many part files (by a pattern) about 1.4x
+        # slower than the same rows in one file (45 s against 32 s for 2.9M rows)
+        path = directory / f"{stem}.csv"
+        with open(path, "wb") as out:
+            out.write(",".join([*fixed, *(f"{c}:{t}" for c, t in columns.items())]).encode() + b"\n")
+            rows_written = False
+            for k in range(len(order)):
+                part = _part_path(directory, stem, k)
+                if part.stat().st_size:
+                    rows_written = True
+                    with open(part, "rb") as f:
+                        shutil.copyfileobj(f, out, 1 << 20)
+                part.unlink()
+        if rows_written:
             kind = "nodes" if name in _NODE_PARTS else "relationships"
-            # the parts by a regular expression over their names (one argument however many
-            # there are; neo4j-admin reads them in name order, which is chunk order)
-            args.append(f"--{kind}={name}={header},{directory}/{stem}\\.p[0-9]+\\.csv")
+            args.append(f"--{kind}={name}={path}")
+        else:
+            path.unlink()
     for rel_type, table in rels.items():
         n = table.close()
         stats.relationships += n
