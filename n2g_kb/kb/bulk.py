@@ -387,9 +387,9 @@ def write_csv(
                 rels["CONTEXT"].add([nid, token_id(c["token"])], {"importance": c["importance"]})
 
     source = groups()
-    head = list(itertools.islice(source, max(1, PARALLEL_MIN_NEURONS // chunk)))
+    head = list(itertools.islice(source, max(1, -(-PARALLEL_MIN_NEURONS // chunk))))  # enough chunks to decide
     workers = _workers()
-    if workers > 1 and len(head) * chunk >= PARALLEL_MIN_NEURONS:
+    if workers > 1 and sum(len(chosen) for _, _, chosen in head) >= PARALLEL_MIN_NEURONS:
         import multiprocessing
 
         # spawn: the parent may hold threads (drivers, progress bars) that fork would copy mid-state
