@@ -271,6 +271,22 @@ def _part_path(directory: Path, stem: str, k: int) -> Path:
     return directory / f"{stem}.p{k:06d}.csv"
 
 
+def _pool_context() -> Any:
+    """How worker processes start: fork where the system has it (a worker runs `_part`
+    only, pure Python on data it is handed, so nothing of the parent's threads is used);
+    else spawn, unless the main module cannot be imported again (`python -` reading
+    stdin, where spawned workers would fail at start-up): then None, one process."""
+    import multiprocessing
+    import sys
+
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main is not None and not os.path.exists(main):
+        return None
+    return multiprocessing.get_context("spawn")
+
+
 def _workers() -> int:
     configured = os.environ.get("N2GKB_BULK_WORKERS")
     if configured:
@@ -389,11 +405,9 @@ def write_csv(
     source = groups()
     head = list(itertools.islice(source, max(1, -(-PARALLEL_MIN_NEURONS // chunk))))  # enough chunks to decide
     workers = _workers()
-    if workers > 1 and sum(len(chosen) for _, _, chosen in head) >= PARALLEL_MIN_NEURONS:
-        import multiprocessing
-
-        # spawn: the parent may hold threads (drivers, progress bars) that fork would copy mid-state
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    context = _pool_context() if workers > 1 else None
+    if context is not None and sum(len(chosen) for _, _, chosen in head) >= PARALLEL_MIN_NEURONS:
+        with context.Pool(workers) as pool:
             for k, out in enumerate(pool.imap(_part, jobs(itertools.chain(head, source)))):
                 take(k, *out)
     else:
