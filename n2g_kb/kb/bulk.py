@@ -147,6 +147,11 @@ def _list_cell(kind: str) -> Callable[[Any], str | None]:
     return cell
 
 
+def _header(fixed: Sequence[str], columns: dict[str, str]) -> list[str]:
+    """The header cells of a CSV file: id / start / end columns, then `name:type` per property."""
+    return [*fixed, *(f"{c}:{t}" for c, t in columns.items())]
+
+
 class _Table:
     """One CSV file of nodes or relationships with a typed header. With `columns`
     (name -> type) rows stream straight to the file; without, columns grow as new
@@ -163,15 +168,12 @@ class _Table:
             self.stream = open(path, "w", newline="", encoding="utf-8")
             self.writer = csv.writer(self.stream, lineterminator="\n")
             if header:
-                self.writer.writerow(self.header())
+                self.writer.writerow(_header(self.fixed, self.types))
             # the csv module writes None as an empty cell and numbers as str() (floats as
             # repr), so only list cells need converting
             self.names = list(self.types)
             self.lists = [(i, _list_cell(t)) for i, t in enumerate(self.types.values()) if t.endswith("[]")]
             self.plain = all(t in _AS_IS or t.endswith("[]") for t in self.types.values())
-
-    def header(self) -> list[str]:
-        return self.fixed + [f"{c}:{t}" for c, t in self.types.items()]
 
     def add(self, ids: list[Any], props: dict[str, Any]) -> None:
         if self.stream is not None:
@@ -241,8 +243,8 @@ processes (one per CPU, at most 4; N2GKB_BULK_WORKERS sets the number, 1 turns i
 
 
 def _part(job: tuple[Path, int, str, list[NeuronResult], int, int]) -> tuple[list[dict[str, Any]], list[str], dict[str, int]]:
-    """Writes one chunk's trie nodes, NEXT / HAS_TRIE edges and Examples nodes into part
-    files `<stem>.<k>.csv` (neuron ids from `nid`, trie node ids from `first`; an Examples
+    """Writes one chunk's trie nodes, NEXT / HAS_TRIE edges and Examples nodes into
+    header-less part files `<stem>.p<k>.csv` (neuron ids from `nid`, trie node ids from `first`; an Examples
     node has its neuron's id); returns the neuron rows without those, the chunk's
     wildcard shapes and the rows written per table. Runs in a worker process or inline."""
     directory, k, model, chosen, nid, first = job
@@ -309,8 +311,8 @@ def write_csv(
     """The graph of `results` (of the `models`: name -> Model properties; `runs`: Run
     nodes as {props, model}) as CSV files in `directory`; returns the import arguments.
     A neuron's run is its result's run (`run_id` for all of them when given). Neurons
-    are taken in chunks of `chunk` (default `CHUNK_NEURONS`); from `PARALLEL_MIN_NEURONS` on, their trie and
-    example files are written by worker processes (the files and ids are the same)."""
+    are taken in chunks of `chunk` (default `CHUNK_NEURONS`); from `PARALLEL_MIN_NEURONS`
+    on, worker processes write their trie and example rows (the same files either way)."""
     import itertools
     import uuid
 
@@ -428,7 +430,7 @@ def write_csv(
         # slower than the same rows in one file (45 s against 32 s for 2.9M rows)
         path = directory / f"{stem}.csv"
         with open(path, "wb") as out:
-            out.write(",".join([*fixed, *(f"{c}:{t}" for c, t in columns.items())]).encode() + b"\n")
+            out.write(",".join(_header(fixed, columns)).encode() + b"\n")
             rows_written = False
             for k in range(len(order)):
                 part = _part_path(directory, stem, k)

@@ -82,7 +82,7 @@ def unpack_examples(packed: dict[str, Any] | None) -> list[Example]:
     return out
 
 
-def derived_kind(token: str | None) -> str:
+def _derived_kind(token: str | None) -> str:
     """A trie node's kind from its token (the rule of `Trie.from_rows`): no token is the
     root, `IGNORE` a wildcard, anything else a token (the readers' Cypher does the same)."""
     return "root" if token is None else "ignore" if token == IGNORE else "token"
@@ -95,7 +95,7 @@ def _slim(props: dict[str, Any], linked: bool) -> dict[str, Any]:
     and a firing-token node's `activation` (minus its `fire_rank`)."""
     if linked or props.get("parent") is None:  # a row whose parent is missing keeps both
         props.pop("id", None)
-    if props.get("kind") == derived_kind(props.get("token")):
+    if props.get("kind") == _derived_kind(props.get("token")):
         del props["kind"]
     if linked:
         props.pop("parent", None)
@@ -366,7 +366,7 @@ _UNIT_FIELDS = {"kind", "sae"}
 
 def _numbered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Trie rows read back, numbered as `Trie.to_rows` numbers them (ids 0..n-1 depth
-    first, the root 0) where they were stored without ids (named by elementId); rows
+    first, the root 0) where they were stored without ids (named by their path); rows
     stored with their ids, or that form no trie, are returned as they are."""
     if not rows or all(isinstance(r.get("id"), int) for r in rows):
         return rows
