@@ -137,6 +137,7 @@ def build(store, server, target_nodes: int, seed: int, batch_nodes: int) -> dict
     if marker and marker[0]["marker"].get("trie_nodes", 0) >= target_nodes and marker[0]["marker"].get("seed") == seed:
         props = marker[0]["marker"]
         print(f"Reusing the synthetic knowledge base: {props['trie_nodes']:,} trie nodes, {props['neurons']:,} neurons")
+        store.init_schema()  # indexes added since it was built (idempotent)
         return props
     model_props = {"n_layers": N_LAYERS, "d_mlp": 4096, "hook": "synthetic"}
     start = time.perf_counter()

@@ -18,6 +18,7 @@ CREATE INDEX trie_pattern_end IF NOT EXISTS FOR (t:TrieNode) ON (t.pkey, t.end_a
 CREATE INDEX neuron_layer IF NOT EXISTS FOR (n:Neuron) ON (n.model, n.layer);
 CREATE INDEX neuron_f1 IF NOT EXISTS FOR (n:Neuron) ON (n.f1);
 CREATE INDEX neuron_firing_key IF NOT EXISTS FOR (n:Neuron) ON (n.firing_key);
+CREATE INDEX neuron_size IF NOT EXISTS FOR (n:Neuron) ON (n.model, n.n_tokens);
 DROP INDEX trie_node_token IF EXISTS;
 DROP INDEX trie_pattern IF EXISTS;
 DROP INDEX trie_node_neuron IF EXISTS;

@@ -30,25 +30,32 @@
 // :param limit => 50
 
 // How: each Neuron holds its sorted token sets (firing, context) and their total size
-// (n_tokens; n2g_kb.kb.precompute). A neuron b at least $threshold similar to a shares at
+// n_tokens (n2g_kb.kb.precompute). A neuron b at least $threshold similar to a shares at
 // least `need` = ceil($threshold * |a|) same-role tokens with a (the union holds at least
-// a's tokens), so it shares one with a's rarest |a| - need + 1 tokens (the prefix): the
-// candidates come from the prefix alone. A candidate that holds `hits` prefix tokens
-// shares at most hits + min(|rest of a|, |b| - hits) tokens; only those whose bound can
-// still reach $threshold read their token sets.
+// a's tokens), so it shares one with a's rarest |a| - need + 1 tokens (the prefix, rarest
+// by the tokens' degrees): the candidates come from the prefix alone, each with `hits`,
+// how many prefix tokens it holds. b then shares at most
+// most = hits + min(rest, |b| - hits) tokens (rest: a's tokens outside the prefix), and
+// only a candidate with most / (|a| + |b| - most) >= $threshold reads its token sets.
+// Reading |b| costs a node lookup per candidate, and most candidates hold one or two
+// prefix tokens: such a candidate can reach $threshold only when |b| <= small_max (the
+// bound above with hits = 2, plus one for rounding), so the neurons that small are read
+// once from the (model, n_tokens) index and every other candidate needs hits > 2 before
+// |b| is read. Dropping candidates early never changes the rows: each test is a bound.
 MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
 UNWIND [x IN kb.models WHERE $model IS NULL OR x = $model] AS name
 CALL (name) {
-  WITH name WHERE $layer IS NOT NULL AND $neuron IS NOT NULL
-  MATCH (a:Neuron {model: name, layer: $layer, index: $neuron})
+  // one branch has a row (an UNWIND of [] has none, so the other seeks never run)
+  UNWIND CASE WHEN $layer IS NOT NULL AND $neuron IS NOT NULL THEN [name] ELSE [] END AS model
+  MATCH (a:Neuron {model: model, layer: $layer, index: $neuron})
   RETURN a
   UNION
-  WITH name WHERE $layer IS NOT NULL AND $neuron IS NULL
-  MATCH (a:Neuron {model: name, layer: $layer})
+  UNWIND CASE WHEN $layer IS NOT NULL AND $neuron IS NULL THEN [name] ELSE [] END AS model
+  MATCH (a:Neuron {model: model, layer: $layer})
   RETURN a
   UNION
-  WITH name WHERE $layer IS NULL
-  MATCH (:Model {name: name})-[:HAS_NEURON]->(a:Neuron)
+  UNWIND CASE WHEN $layer IS NULL THEN [name] ELSE [] END AS model
+  MATCH (:Model {name: model})-[:HAS_NEURON]->(a:Neuron)
   WHERE $neuron IS NULL OR a.index = $neuron
   RETURN a
 }
@@ -56,47 +63,59 @@ WITH a, coalesce(a.firing, []) AS fa, coalesce(a.context, []) AS ca
 WITH a, fa, ca, size(fa) + size(ca) AS na
 WHERE na > 0
 WITH a, fa, ca, na, CASE WHEN $threshold * na <= 1.0 THEN 1 ELSE toInteger(ceil($threshold * na - 1e-9)) END AS need
-CALL (a, fa, ca, na, need) {
+// a's tokens, rarest first; the prefix split by role (the two relationship types)
+CALL (fa, ca, na, need) {
   CALL (fa, ca) {
     UNWIND fa AS text
     MATCH (tok:Token {text: text})
-    RETURN tok, 'F' AS role, COUNT { (tok)<-[:FIRES_ON]-() } AS degree
+    RETURN tok, true AS firing, COUNT { (tok)<-[:FIRES_ON]-() } AS degree
     UNION ALL
     UNWIND ca AS text
     MATCH (tok:Token {text: text})
-    RETURN tok, 'C' AS role, COUNT { (tok)<-[:CONTEXT]-() } AS degree
+    RETURN tok, false AS firing, COUNT { (tok)<-[:CONTEXT]-() } AS degree
   }
-  WITH tok, role ORDER BY degree
-  WITH collect({tok: tok, role: role}) AS ranked
+  WITH tok, firing ORDER BY degree
+  WITH collect({tok: tok, firing: firing}) AS ranked
   WITH ranked[..na - need + 1] AS prefix
-  UNWIND prefix AS pick
-  WITH pick.tok AS tok, pick.role AS role, na - size(prefix) AS rest
-  CALL (tok, role) {
-    WITH tok WHERE role = 'F'
+  RETURN [p IN prefix WHERE p.firing | p.tok] AS prefix_f, [p IN prefix WHERE NOT p.firing | p.tok] AS prefix_c,
+         na - size(prefix) AS rest
+}
+// the neurons small enough to pass the bound with one or two hits (none when $threshold
+// is 0 or nearly: then every candidate is read)
+CALL (a, na, rest) {
+  WITH CASE WHEN $threshold * 1e9 > 2 + rest
+            THEN toInteger(floor((2 + rest) * (1 + $threshold) / $threshold)) - na + 1 END AS small_max
+  OPTIONAL MATCH (s:Neuron)
+  WHERE s.model = a.model AND s.n_tokens > 0 AND s.n_tokens <= small_max
+  RETURN small_max, collect(s) AS small
+}
+CALL (a, na, need, prefix_f, prefix_c, rest, small_max, small) {
+  CALL (prefix_f, prefix_c) {
+    UNWIND prefix_f AS tok
     MATCH (tok)<-[:FIRES_ON]-(b)
     RETURN b
     UNION ALL
-    WITH tok WHERE role = 'C'
+    UNWIND prefix_c AS tok
     MATCH (tok)<-[:CONTEXT]-(b)
     RETURN b
   }
-  WITH b, rest, count(*) AS hits
-  WHERE b <> a
-  WITH b, hits, rest, coalesce(b.n_tokens, size(coalesce(b.firing, [])) + size(coalesce(b.context, []))) AS nb
+  WITH b, count(*) AS hits
+  WHERE b <> a AND (small_max IS NULL OR hits > 2 OR b IN small)
+  WITH b, hits, b.n_tokens AS nb
   WITH b, nb, hits + CASE WHEN rest < nb - hits THEN rest ELSE nb - hits END AS most
-  WHERE most >= need AND toFloat(most) / (na + nb - most) >= $threshold
+  // CASE: the bound first, the filters (more property reads) only for those that pass it
+  WHERE CASE WHEN most >= need AND toFloat(most) / (na + nb - most) >= $threshold
+        THEN b.model = a.model
+          AND (NOT $cross_layer_only OR b.layer <> a.layer)
+          AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
+               OR [a.layer, a.index] < [b.layer, b.index])
+        ELSE false END
   RETURN b
 }
-WITH a, b, fa, ca
-WHERE b.model = a.model
-  AND (NOT $cross_layer_only OR b.layer <> a.layer)
-  AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
-       OR [a.layer, a.index] < [b.layer, b.index])
 WITH a, b, fa, ca, coalesce(b.firing, []) AS fb, coalesce(b.context, []) AS cb
-WITH a, b, [t IN fa WHERE t IN fb] AS shared_firing, [t IN ca WHERE t IN cb] AS shared_context,
-     size(fa) + size(fb) AS firing_sizes, size(ca) + size(cb) AS context_sizes
+WITH a, b, fa, ca, fb, cb, [t IN fa WHERE t IN fb] AS shared_firing, [t IN ca WHERE t IN cb] AS shared_context
 WITH a, b, shared_firing, shared_context,
-     firing_sizes - size(shared_firing) AS firing_union, context_sizes - size(shared_context) AS context_union
+     size(fa) + size(fb) - size(shared_firing) AS firing_union, size(ca) + size(cb) - size(shared_context) AS context_union
 WITH a, b, shared_firing, shared_context, firing_union, context_union,
      toFloat(size(shared_firing) + size(shared_context)) / (firing_union + context_union) AS similarity
 WHERE similarity >= $threshold AND size(shared_firing) + size(shared_context) > 0
