@@ -77,6 +77,53 @@ def test_memory_and_cypher_agree_on_random_token_sets(store, no_disk):
     assert memory == cypher and len(memory) > 10
 
 
+ZIPF = [f"w{r}" for r in range(30)]
+
+
+def zipf_results(rng: random.Random, model: str, keys: list[tuple[int, int]]) -> list:
+    """Neurons of 1 to ~25 role-tagged tokens drawn from a Zipf-like vocabulary, so a few
+    tokens are shared by most neurons and prefix hits, sizes and overlaps all vary."""
+    out = []
+    for layer, index in keys:
+        if rng.random() < 0.08:
+            out.append(result_from_patterns(model, layer, index, [], status="dead", max_activation=0.0))
+            continue
+        patterns = []
+        for _ in range(rng.randint(1, 6)):
+            tokens = rng.choices(ZIPF, weights=[1 / (r + 1) for r in range(len(ZIPF))], k=rng.randint(1, 5))
+            patterns.append(Pattern(tuple(tokens), round(rng.uniform(0.3, 1.0), 2)))
+        out.append(result_from_patterns(model, layer, index, patterns))
+    return out
+
+
+def test_memory_and_cypher_agree_on_many_random_neurons_thresholds_and_filters_after_rewrites(store, no_disk):
+    # cypher/query/similar.cypher prunes candidates with bounds (prefix hits, |b|, the small
+    # neurons' index); any bound that drops a true pair shows here as a row missing from Cypher
+    rng = random.Random(5)
+    keys = [(layer, index) for layer in range(3) for index in range(40)]
+    store.write_neurons("zipf", zipf_results(rng, "zipf", keys))
+    store.write_neurons("zipf-other", zipf_results(rng, "zipf-other", keys[:30]))  # the same tokens, another model
+    thresholds = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 1 / 3, 0.4, 0.5, 0.7, 1.0]
+    compared = rows_seen = 0
+    for round_ in range(2):
+        for _ in range(30):
+            layer, index = rng.choice(keys)
+            params = dict(model="zipf", layer=layer, neuron=index, threshold=rng.choice(thresholds),
+                          cross_layer_only=rng.random() < 0.3, limit=1000)  # fmt: skip
+            if rng.random() < 0.15:  # a whole layer against everything
+                params.update(neuron=None)
+            memory, cypher = both(store, **params)
+            assert memory == cypher, params
+            compared += 1
+            rows_seen += len(cypher)
+        # re-ingest a fifth of the neurons (new token sets, some now dead): both engines follow
+        rewritten = rng.sample(keys, len(keys) // 5)
+        store.write_neurons("zipf", zipf_results(rng, "zipf", rewritten))
+    memory, cypher = both(store, model="zipf", threshold=0.2, limit=5000)  # every pair
+    assert memory == cypher and len(memory) > 100
+    assert compared == 60 and rows_seen > 300
+
+
 def test_a_write_rebuilds_the_index_and_a_fresh_process_reads_the_disk_cache(store, no_disk, monkeypatch):
     store.write_neurons("tiny", [result_from_patterns("tiny", 0, 1, [Pattern(("to", "paris"), 0.9)]),
                                  result_from_patterns("tiny", 0, 2, [Pattern(("in", "rome"), 0.8)])])  # fmt: skip
