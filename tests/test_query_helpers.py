@@ -286,5 +286,5 @@ def test_the_browser_export_holds_every_query_unchanged(tmp_path):
 
 
 def test_query_parameters_lists_what_a_query_needs():
-    assert query.query_parameters("query/fires_on") == ["token", "model", "layer", "limit"]
+    assert query.query_parameters("query/fires_on") == ["model", "token", "layer", "limit"]
     assert query.query_title("query/fires_on") == "neurons that fire on a token"

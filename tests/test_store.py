@@ -301,3 +301,23 @@ def test_fixture_tries_with_many_branches_read_back_row_for_row(store):
     store.write_neurons(results[0].model, results)
     for r in results:
         assert store.load_neuron(r.model, r.layer, r.index).trie_nodes == r.trie_nodes
+
+
+def test_a_knowledge_base_of_the_format_before_neuron_numbers_is_migrated_on_first_read(store, neo4j_driver, neo4j_settings):
+    """Trie nodes written with model, layer and neuron (no nid) are given their neuron's number
+    the first time a store reads the knowledge base, and then answer as before."""
+    from n2g_kb.kb import query
+    from n2g_kb.kb.store import Store, neuron_number
+
+    store.write_neurons("tiny", [_result(0, 6), _result(2, 9, firing="rome")])
+    store.write_neurons("other", [_result(1, 4)])
+    before = query.fires_on(store, "paris").astype(object).values.tolist()
+    assert store.write("test/legacy_nid")[0]["converted"] > 0
+    assert store.read("test/trie_properties", model="tiny", layer=0, index=6)  # still reachable
+    fresh = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
+    assert query.fires_on(fresh, "paris").astype(object).values.tolist() == before
+    assert fresh.migrate() == 0  # done once
+    props = store.read("test/trie_properties", model="other", layer=1, index=4)
+    assert props and all(p["nid"] == neuron_number(2, 1, 4) for p in props)
+    assert not any({"model", "layer", "neuron"} & set(p["keys"]) for p in props)
+    assert query.fires_on(fresh, "rome").astype(object).values.tolist()[0][:3] == ["tiny", 2, 9]

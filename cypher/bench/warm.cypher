@@ -7,21 +7,18 @@ CALL () {
   RETURN count(t.token) + count(t.rank) + count(t.pkey) + count(t.end_activation) + count(c) AS nodes
 }
 CALL () {
-  MATCH (t:TrieNode) USING INDEX t:TrieNode(fire, token, rank, model, layer, neuron)
-  WHERE t.fire IS NOT NULL AND t.token IS NOT NULL AND t.rank IS NOT NULL
-    AND t.model IS NOT NULL AND t.layer IS NOT NULL AND t.neuron IS NOT NULL
+  MATCH (t:TrieNode) USING INDEX t:TrieNode(fire, token, rank, nid)
+  WHERE t.fire IS NOT NULL AND t.token IS NOT NULL AND t.rank IS NOT NULL AND t.nid IS NOT NULL
   RETURN count(*) AS context_entries
 }
 CALL () {
-  MATCH (t:TrieNode) USING INDEX t:TrieNode(token, fire_rank, model, layer, neuron)
-  WHERE t.token IS NOT NULL AND t.fire_rank IS NOT NULL
-    AND t.model IS NOT NULL AND t.layer IS NOT NULL AND t.neuron IS NOT NULL
+  MATCH (t:TrieNode) USING INDEX t:TrieNode(token, fire_rank, nid)
+  WHERE t.token IS NOT NULL AND t.fire_rank IS NOT NULL AND t.nid IS NOT NULL
   RETURN count(*) AS firing_entries
 }
 CALL () {
-  MATCH (t:TrieNode) USING INDEX t:TrieNode(pkey, end_activation, model, layer, neuron)
-  WHERE t.pkey IS NOT NULL AND t.end_activation IS NOT NULL
-    AND t.model IS NOT NULL AND t.layer IS NOT NULL AND t.neuron IS NOT NULL
+  MATCH (t:TrieNode) USING INDEX t:TrieNode(pkey, end_activation, nid)
+  WHERE t.pkey IS NOT NULL AND t.end_activation IS NOT NULL AND t.nid IS NOT NULL
   RETURN count(*) AS pattern_entries
 }
 CALL () {

@@ -34,47 +34,52 @@
 
 // 1. Which neurons: every context node carries the firing token of its branch (fire) and
 //    minus the strongest end_activation at or below it (rank, null where nothing completes).
-//    The trie_context index holds (fire, token, rank, model, layer, neuron): the nodes b of
-//    the context token furthest back come out strongest first, so DISTINCT + LIMIT stops
-//    after $limit neurons. A longer context must also be spelled by the nodes right above b.
-MATCH (b:TrieNode)
-WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
-  AND b.model IS NOT NULL AND b.layer IS NOT NULL AND b.neuron IS NOT NULL
-  AND b.depth > size($context)
-  AND ($distance IS NULL OR b.depth - size($context) = $distance)
-  AND ($model IS NULL OR b.model = $model)
-  AND ($layer IS NULL OR b.layer = $layer)
-  AND (size($context) = 1 OR EXISTS {
-    MATCH c = (:TrieNode)-[:NEXT*]->(b)
-    WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
-  })
-WITH b ORDER BY b.fire, b.token, b.rank, b.model, b.layer, b.neuron
-WITH DISTINCT b.model AS model, b.layer AS layer, b.neuron AS neuron
-LIMIT coalesce($limit, 1000000000)
-WITH collect([model, layer, neuron]) AS chosen
+//    The trie_context_nid index holds (fire, token, rank, nid), nid being the neuron's
+//    number, (model number * 1000 + layer) * 1000000000 + index, the model number the
+//    model's place in the KnowledgeBase node's list `models`, from 1: the nodes b of the
+//    context token furthest back come out strongest first, so DISTINCT + LIMIT stops after
+//    $limit neurons. A longer context must also be spelled by the nodes right above b.
+OPTIONAL MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
+WITH coalesce(kb.models, []) AS names
+WITH names, [i IN range(0, size(names) - 1) WHERE names[i] = $model][0] + 1 AS number
+CALL (number) {
+  MATCH (b:TrieNode)
+  WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL AND b.nid IS NOT NULL
+    AND b.depth > size($context)
+    AND ($distance IS NULL OR b.depth - size($context) = $distance)
+    AND ($model IS NULL OR b.nid / 1000000000000 = number)
+    AND ($layer IS NULL OR b.nid / 1000000000 % 1000 = $layer)
+    AND (size($context) = 1 OR EXISTS {
+      MATCH c = (:TrieNode)-[:NEXT*]->(b)
+      WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
+    })
+  WITH b ORDER BY b.fire, b.token, b.rank, b.nid
+  WITH DISTINCT b.nid AS nid
+  LIMIT coalesce($limit, 1000000000)
+  RETURN collect(nid) AS chosen
+}
 // 2. The rank at which the last chosen neuron first came out of the index: no chosen
 //    neuron's strongest b has a higher rank (the same index rows, read up to that neuron).
 CALL (chosen) {
   MATCH (b:TrieNode)
   WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
-    AND b.model = chosen[-1][0] AND b.layer = chosen[-1][1] AND b.neuron = chosen[-1][2]
+    AND b.nid = chosen[-1]
     AND b.depth > size($context)
     AND ($distance IS NULL OR b.depth - size($context) = $distance)
     AND (size($context) = 1 OR EXISTS {
       MATCH c = (:TrieNode)-[:NEXT*]->(b)
       WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
     })
-  WITH b ORDER BY b.fire, b.token, b.rank, b.model, b.layer, b.neuron
+  WITH b ORDER BY b.fire, b.token, b.rank, b.nid
   RETURN b.rank AS last
   LIMIT 1
 }
 // 3. The chosen neurons' b's up to that rank: per neuron, the strongest b's (lowest rank)
 CALL (chosen, last) {
   MATCH (b:TrieNode)
-  USING INDEX b:TrieNode(fire, token, rank, model, layer, neuron)
+  USING INDEX b:TrieNode(fire, token, rank, nid)
   WHERE b.fire = $token AND b.token = $context[0] AND b.rank <= last
-    AND b.model IS NOT NULL AND b.layer IS NOT NULL AND b.neuron IS NOT NULL
-    AND [b.model, b.layer, b.neuron] IN chosen
+    AND b.nid IS NOT NULL AND b.nid IN chosen
     AND b.depth > size($context)
     AND ($distance IS NULL OR b.depth - size($context) = $distance)
     AND (size($context) = 1 OR EXISTS {
@@ -83,7 +88,8 @@ CALL (chosen, last) {
     })
   RETURN b
 }
-WITH b.model AS model, b.layer AS layer, b.neuron AS neuron, min(b.rank) AS rank, collect(b) AS found
+WITH names[b.nid / 1000000000000 - 1] AS model, b.nid / 1000000000 % 1000 AS layer, b.nid % 1000000000 AS neuron,
+     min(b.rank) AS rank, collect(b) AS found
 UNWIND [x IN found WHERE x.rank = rank] AS b
 // 4. The pattern: up from b to its neuron's firing-token node a (depth 1), and down from b
 //    through nodes of the same rank only (they lead to the completion that gives b its

@@ -22,16 +22,26 @@
 // :param limit => 50
 
 // Each neuron's firing-token trie node carries fire_rank (minus its activation); the
-// trie_firing index holds (token, fire_rank, model, layer, neuron), so the rows come out of
-// the index already in answer order and reading stops after $limit.
-MATCH (a:TrieNode)
-WHERE a.token = $token AND a.fire_rank IS NOT NULL
-  AND a.model IS NOT NULL AND a.layer IS NOT NULL AND a.neuron IS NOT NULL
-  AND ($model IS NULL OR a.model = $model)
-  AND ($layer IS NULL OR a.layer = $layer)
-WITH a ORDER BY a.token, a.fire_rank, a.model, a.layer, a.neuron
-LIMIT coalesce($limit, 1000000000)
-MATCH (n:Neuron {model: a.model, layer: a.layer, index: a.neuron})
+// trie_firing_nid index holds (token, fire_rank, nid), so the rows come out of the index
+// already in answer order and reading stops after $limit. A neuron's number nid holds its
+// model, layer and index: (model number * 1000 + layer) * 1000000000 + index, the model
+// number being the model's place in the KnowledgeBase node's list `models`, from 1.
+OPTIONAL MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
+WITH coalesce(kb.models, []) AS models
+WITH models, [i IN range(0, size(models) - 1) WHERE models[i] = $model][0] + 1 AS number
+CALL (number) {
+  MATCH (a:TrieNode)
+  WHERE a.token = $token AND a.fire_rank IS NOT NULL AND a.nid IS NOT NULL
+    AND ($model IS NULL OR a.nid / 1000000000000 = number)
+    AND ($layer IS NULL OR a.nid / 1000000000 % 1000 = $layer)
+  WITH a ORDER BY a.token, a.fire_rank, a.nid
+  LIMIT coalesce($limit, 1000000000)
+  RETURN a
+}
+CALL (a, models) {
+  MATCH (n:Neuron {model: models[a.nid / 1000000000000 - 1], layer: a.nid / 1000000000 % 1000, index: a.nid % 1000000000})
+  RETURN n
+}
 RETURN n.model AS model, n.layer AS layer, n.index AS neuron, a.token AS token,
        -a.fire_rank AS activation, n.f1 AS f1, n.status AS status
 ORDER BY activation DESC, model, layer, neuron

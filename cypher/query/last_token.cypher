@@ -31,57 +31,57 @@
 // How: every pattern-end trie node holds its pattern as one key (pkey: the tokens from the
 // firing token back, '|'-joined, '\\' and '|' escaped with '\\', wildcards as '<IGNORE>'),
 // and the KnowledgeBase node lists every wildcard mask (shape) that occurs. For each
-// shape the text gives exactly one key; each key is one seek of the trie_pattern_end index,
+// shape the text gives exactly one key; each key is one seek of the trie_pattern_end_nid index,
 // which holds every value read here. The patterns of more than one token are rare and all
 // read. The last token alone (shape '0') can be a key of thousands of neurons: a neuron with
 // a longer match loses it, and of the others the index hands the strongest over first, so
 // reading stops after $limit of them (and their ties).
 MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
-WITH kb.shapes AS shapes,
+WITH kb.shapes AS shapes, kb.models AS names,
      reverse([t IN $tokens | replace(replace(t, '\\', '\\\\'), '|', '\\|')]) AS back
+WITH shapes, names, back, [i IN range(0, size(names) - 1) WHERE names[i] = $model][0] + 1 AS number
 // 1. every match of more than one token; the longest wins, then exact tokens nearest the firing token
-CALL (shapes, back) {
+CALL (shapes, back, number) {
   UNWIND shapes AS shape
   WITH shape, back WHERE size(shape) > 1 AND size(shape) <= size(back)
   WITH shape, reduce(key = '', i IN range(0, size(shape) - 1) |
          key + CASE WHEN i > 0 THEN '|' ELSE '' END +
          CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE back[i] END) AS key
   MATCH (e:TrieNode)
-  WHERE e.pkey = key AND e.end_activation IS NOT NULL
-    AND e.model IS NOT NULL AND e.layer IS NOT NULL AND e.neuron IS NOT NULL
-    AND ($model IS NULL OR e.model = $model)
-    AND ($layer IS NULL OR e.layer = $layer)
-  WITH e.model AS model, e.layer AS layer, e.neuron AS neuron, e.end_activation AS activation, shape
+  WHERE e.pkey = key AND e.end_activation IS NOT NULL AND e.nid IS NOT NULL
+    AND ($model IS NULL OR e.nid / 1000000000000 = number)
+    AND ($layer IS NULL OR e.nid / 1000000000 % 1000 = $layer)
+  WITH e.nid AS nid, e.end_activation AS activation, shape
   ORDER BY size(shape) DESC, shape
-  WITH model, layer, neuron, collect({activation: activation, shape: shape})[0] AS best
-  RETURN collect({model: model, layer: layer, neuron: neuron, activation: best.activation, shape: best.shape}) AS longer
+  WITH nid, collect({activation: activation, shape: shape})[0] AS best
+  RETURN collect({nid: nid, activation: best.activation, shape: best.shape}) AS longer
 }
-WITH back, longer, [x IN longer | [x.model, x.layer, x.neuron]] AS taken
+WITH names, number, back, longer, [x IN longer | x.nid] AS taken
 // 2. the last token alone, for neurons without a longer match: the activation of the
 //    $limit-th strongest (index order, stops there), then every one at least that strong
-CALL (back, taken) {
+CALL (back, taken, number) {
   MATCH (e:TrieNode)
-  WHERE e.pkey = back[0] AND e.end_activation >= $min_activation
-    AND e.model IS NOT NULL AND e.layer IS NOT NULL AND e.neuron IS NOT NULL
-    AND ($model IS NULL OR e.model = $model)
-    AND ($layer IS NULL OR e.layer = $layer)
-    AND NOT [e.model, e.layer, e.neuron] IN taken
-  WITH e ORDER BY e.pkey DESC, e.end_activation DESC, e.model DESC, e.layer DESC, e.neuron DESC
+  WHERE e.pkey = back[0] AND e.end_activation >= $min_activation AND e.nid IS NOT NULL
+    AND ($model IS NULL OR e.nid / 1000000000000 = number)
+    AND ($layer IS NULL OR e.nid / 1000000000 % 1000 = $layer)
+    AND NOT e.nid IN taken
+  WITH e ORDER BY e.pkey DESC, e.end_activation DESC, e.nid DESC
   LIMIT coalesce($limit, 1000000000)
   RETURN min(e.end_activation) AS cut
 }
-CALL (back, taken, cut) {
+CALL (back, taken, number, cut) {
   MATCH (e:TrieNode)
   WHERE e.pkey = back[0] AND e.end_activation >= cut AND e.end_activation >= $min_activation
-    AND e.model IS NOT NULL AND e.layer IS NOT NULL AND e.neuron IS NOT NULL
-    AND ($model IS NULL OR e.model = $model)
-    AND ($layer IS NULL OR e.layer = $layer)
-    AND NOT [e.model, e.layer, e.neuron] IN taken
-  RETURN collect({model: e.model, layer: e.layer, neuron: e.neuron, activation: e.end_activation, shape: '0'}) AS single
+    AND e.nid IS NOT NULL
+    AND ($model IS NULL OR e.nid / 1000000000000 = number)
+    AND ($layer IS NULL OR e.nid / 1000000000 % 1000 = $layer)
+    AND NOT e.nid IN taken
+  RETURN collect({nid: e.nid, activation: e.end_activation, shape: '0'}) AS single
 }
 UNWIND longer + single AS x
-WITH x WHERE x.activation >= $min_activation
-WITH x.model AS model, x.layer AS layer, x.neuron AS neuron, x.activation AS activation, x.shape AS shape
+WITH names, x WHERE x.activation >= $min_activation
+WITH names[x.nid / 1000000000000 - 1] AS model, x.nid / 1000000000 % 1000 AS layer, x.nid % 1000000000 AS neuron,
+     x.activation AS activation, x.shape AS shape
 ORDER BY activation DESC, model, layer, neuron
 LIMIT coalesce($limit, 1000000000)
 RETURN model, layer, neuron, activation, size(shape) AS length,

@@ -38,25 +38,27 @@
 
 // 1. Which neurons: every trie node carries the firing token of its branch (fire) and minus
 //    the strongest end_activation at or below it (rank, null where nothing completes). The
-//    trie_context index holds (fire, token, rank, model, layer, neuron): the nodes b of the
+//    trie_context_nid index holds (fire, token, rank, nid): the nodes b of the
 //    context token furthest back come out strongest first; each b leads up to its neuron's
 //    firing-token node a (one per neuron), and DISTINCT + LIMIT stops after $limit neurons.
+OPTIONAL MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
+WITH coalesce(kb.models, []) AS names
+WITH names, [i IN range(0, size(names) - 1) WHERE names[i] = $model][0] + 1 AS number
 MATCH (b:TrieNode)
-WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
-  AND b.model IS NOT NULL AND b.layer IS NOT NULL AND b.neuron IS NOT NULL
+WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL AND b.nid IS NOT NULL
   AND b.depth > size($context)
   AND ($distance IS NULL OR b.depth - size($context) = $distance)
-  AND ($model IS NULL OR b.model = $model)
-  AND ($layer IS NULL OR b.layer = $layer)
+  AND ($model IS NULL OR b.nid / 1000000000000 = number)
+  AND ($layer IS NULL OR b.nid / 1000000000 % 1000 = $layer)
 // the nodes above b, up to the one right after the firing token's context, spell the context
 MATCH c = (:TrieNode)-[:NEXT*0..]->(b)
 WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
-WITH b ORDER BY b.fire, b.token, b.rank, b.model, b.layer, b.neuron
+WITH names, b ORDER BY b.fire, b.token, b.rank, b.nid
 MATCH (a:TrieNode)-[:NEXT*]->(b)
 WHERE a.depth = 1
-WITH DISTINCT a
+WITH DISTINCT names, a
 LIMIT coalesce($limit, 1000000000)
-WITH a.model AS model, a.layer AS layer, a.neuron AS neuron, a
+WITH names[a.nid / 1000000000000 - 1] AS model, a.nid / 1000000000 % 1000 AS layer, a.nid % 1000000000 AS neuron, a
 // 2. Each chosen neuron's answer, path-aware, inside its own trie (below a).
 MATCH p = (a)-[:NEXT*1..]->(b:TrieNode {token: $context[0]})
 WHERE length(p) >= size($context)

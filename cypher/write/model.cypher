@@ -2,7 +2,7 @@
 // Parameters: $name, $props (map: hook, n_layers, d_mlp, architecture, ...).
 // The KnowledgeBase node lists every model (so queries over all models need no label scan).
 MERGE (kb:KnowledgeBase {name: 'n2g-kb'})
-ON CREATE SET kb.id = randomUUID(), kb.version = 0, kb.shapes = [], kb.models = []
+ON CREATE SET kb.id = randomUUID(), kb.version = 0, kb.shapes = [], kb.models = [], kb.format = 2
 SET kb.models = kb.models + [x IN [$name] WHERE NOT x IN kb.models]
 MERGE (m:Model {name: $name})
 SET m += $props

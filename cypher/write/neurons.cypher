@@ -6,7 +6,8 @@
 // Besides the trie, each neuron carries the values its queries read (n2g_kb.kb.precompute):
 // they depend on this neuron alone, so replacing or removing it keeps them exact. The
 // KnowledgeBase node's version goes up with every write (the in-memory matcher's cache
-// key); its shapes and models only grow (a stale extra entry finds nothing).
+// key); its shapes and models only grow (a stale extra entry finds nothing; a model's
+// place in the list is its number, part of each of its neurons' numbers).
 // Parameters: $model, $run_id (may be null), $shapes (wildcard masks of the batch's patterns),
 //   $neurons: list of maps with
 //   layer, index, max_activation, status, error, n_trie_nodes, metrics (map of floats),
@@ -14,9 +15,9 @@
 //   props (map of extra scalar Neuron properties; may be empty),
 //   derived (map: firing, context, firing_key, n_groups, group_tokens, group_sizes,
 //            context_free, repeat_tokens, repeat_distances),
-//   nodes    (each trie node's properties as one map: model, layer, neuron, id, parent, kind,
-//             token, depth, activation, importance, end_activation, fire, rank, fire_rank,
-//             pkey; nulls left out),
+//   nodes    (each trie node's properties as one map: id, parent, kind, token, depth,
+//             activation, importance, end_activation, fire, rank, fire_rank, pkey; nulls
+//             and what the readers derive left out; the query adds nid),
 //   roots    (positions in nodes of the trie's root), links ([parent position, child position]
 //             of every NEXT edge; a child is one token further back in the text),
 //   firing   (token, activation), context (token, importance),
@@ -25,9 +26,28 @@
 //   kind ('neuron' | 'sae_latent' | 'transcoder'), sae (the SAE's id, null for neurons).
 MERGE (m:Model {name: $model})
 WITH m
+// 0. the model's number: its place in the KnowledgeBase node's list of models, from 1. A
+//    model new to the list is added first (under the node's write lock, so two writers of
+//    two new models get two numbers); a known one only reads the list.
+OPTIONAL MATCH (known:KnowledgeBase {name: 'n2g-kb'})
+CALL (known) {
+  WITH known WHERE $model IN coalesce(known.models, [])
+  RETURN [i IN range(0, size(known.models) - 1) WHERE known.models[i] = $model][0] + 1 AS number
+  UNION
+  WITH known WHERE NOT $model IN coalesce(known.models, [])
+  MERGE (kb:KnowledgeBase {name: 'n2g-kb'})
+  ON CREATE SET kb.id = randomUUID(), kb.version = 0, kb.shapes = [], kb.models = [], kb.format = 2
+  SET kb.lock = true
+  SET kb.models = kb.models + [x IN [$model] WHERE NOT x IN kb.models]
+  REMOVE kb.lock
+  RETURN [i IN range(0, size(kb.models) - 1) WHERE kb.models[i] = $model][0] + 1 AS number
+}
+WITH m, number
 UNWIND $neurons AS row
 MERGE (n:Neuron {model: $model, layer: row.layer, index: row.index})
-WITH m, n, row
+// the neuron's number, on the Neuron and on each of its trie nodes (the trie indexes end in
+// it): (model number * 1000 + layer) * 1000000000 + index (n2g_kb.kb.store.neuron_number)
+WITH m, n, row, (number * 1000 + row.layer) * 1000000000 + row.index AS nid
 // 1. the neuron's own properties (writing them first locks the Neuron, so a concurrent
 //    writer of the same neuron waits here and then finds the graph this one commits)
 SET n.max_activation = row.max_activation,
@@ -37,12 +57,13 @@ SET n.max_activation = row.max_activation,
     n.method = row.method,
     n.method_config_json = row.method_config_json,
     n.run_id = $run_id,
+    n.nid = nid,
     n.updated_at = datetime()
 SET n += row.metrics
 SET n.kind = row.kind, n.sae = row.sae
 SET n += row.derived
 SET n += row.props
-WITH m, n, row
+WITH m, n, row, nid
 // 2. forget the previous graph, reached from the Neuron (Example nodes: written before
 //    the Examples node)
 CALL (n) {
@@ -62,12 +83,12 @@ CALL (n) {
   DELETE r
 }
 MERGE (m)-[:HAS_NEURON]->(n)
-WITH n, row
+WITH n, row, nid
 // 3. the trie: nodes, then Neuron-[:HAS_TRIE]->root and parent-[:NEXT]->child
-CALL (n, row) {
+CALL (n, row, nid) {
   UNWIND row.nodes AS node
   CREATE (t:TrieNode)
-  SET t = node
+  SET t = node, t.nid = nid
   WITH collect(t) AS created
   CALL (n, row, created) {
     UNWIND row.roots AS i
@@ -105,9 +126,7 @@ CALL (n) {
 //    updating it locks it until the commit, so it is done last (writers of other neurons
 //    wait on it only while this one commits; updated first, it made writes 1.6x slower)
 WITH count(n) AS neurons
-MERGE (kb:KnowledgeBase {name: 'n2g-kb'})
-ON CREATE SET kb.id = randomUUID(), kb.version = 0, kb.shapes = [], kb.models = []
+MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
 SET kb.version = kb.version + 1,
-    kb.shapes = kb.shapes + [s IN $shapes WHERE NOT s IN kb.shapes],
-    kb.models = kb.models + [x IN [$model] WHERE NOT x IN kb.models]
+    kb.shapes = kb.shapes + [s IN $shapes WHERE NOT s IN kb.shapes]
 RETURN neurons

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from n2g_kb.errors import N2GKBError
-from n2g_kb.kb.store import neuron_params
+from n2g_kb.kb.store import FORMAT, neuron_number, neuron_params
 from n2g_kb.n2g.results import NeuronResult
 
 ARRAY_DELIMITER = "\x1f"
@@ -72,9 +72,9 @@ TRIE_COLUMNS = {
     # the import packs a node's properties into 4-block property records in this order:
     # the longest values first (a double takes 2 blocks, a short string 1-4, an int 1) fill
     # whole records, and the 1-block ones fill the last record
-    "pkey": "string", "end_activation": "double", "model": "string", "token": "string", "fire": "string",
+    "pkey": "string", "end_activation": "double", "nid": "long", "token": "string", "fire": "string",
     "rank": "double", "importance": "double", "activation": "double", "fire_rank": "double",
-    "layer": "long", "neuron": "long", "parent": "long", "depth": "long", "kind": "string",
+    "parent": "long", "depth": "long", "kind": "string",
     # (parent, kind and a firing-token node's activation only where the readers could not
     # derive them, and no id: see store._slim)
 }
@@ -242,20 +242,22 @@ PARALLEL_MIN_NEURONS = 2_000
 processes (one per CPU, at most 4; N2GKB_BULK_WORKERS sets the number, 1 turns it off)."""
 
 
-def _part(job: tuple[Path, int, str, list[NeuronResult], int, int]) -> tuple[list[dict[str, Any]], list[str], dict[str, int]]:
+def _part(job: tuple[Path, int, str, int, list[NeuronResult], int, int]) -> tuple[list[dict[str, Any]], list[str], dict[str, int]]:
     """Writes one chunk's trie nodes, NEXT / HAS_TRIE edges and Examples nodes into
-    header-less part files `<stem>.p<k>.csv` (neuron ids from `nid`, trie node ids from `first`; an Examples
-    node has its neuron's id); returns the neuron rows without those, the chunk's
-    wildcard shapes and the rows written per table. Runs in a worker process or inline."""
-    directory, k, model, chosen, nid, first = job
+    header-less part files `<stem>.p<k>.csv` (neuron import ids from `nid`, trie node ids from `first`; an Examples
+    node has its neuron's id); returns the neuron rows without those (each with its
+    neuron number), the chunk's wildcard shapes and the rows written per table. Runs in a
+    worker process or inline."""
+    directory, k, model, model_number, chosen, nid, first = job
     params = neuron_params(model, chosen)
     tables = {name: _Table(_part_path(directory, stem, k), fixed, columns, header=False)
               for name, (stem, fixed, columns) in _PARTED.items()}
     rows = []
     for j, row in enumerate(params["neurons"]):
         n = nid + j
+        number = neuron_number(model_number, row["layer"], row["index"])
         for i, node in enumerate(row["nodes"]):
-            tables["TrieNode"].add([first + i], node)
+            tables["TrieNode"].add([first + i], {**node, "nid": number})
         for i in row["roots"]:
             tables["HAS_TRIE"].add([n, first + i], {})
         for parent, child in row["links"]:
@@ -264,7 +266,7 @@ def _part(job: tuple[Path, int, str, list[NeuronResult], int, int]) -> tuple[lis
         if row["examples"] is not None:
             tables["Examples"].add([n], {"model": model, "layer": row["layer"], "neuron": row["index"], **row["examples"]})
             tables["HAS_EXAMPLES"].add([n, n], {})
-        rows.append({k: v for k, v in row.items() if k not in ("nodes", "roots", "links", "examples")})
+        rows.append({**{k: v for k, v in row.items() if k not in ("nodes", "roots", "links", "examples")}, "nid": number})
     counts = {name: table.close() for name, table in tables.items()}
     return rows, params["shapes"], counts
 
@@ -374,7 +376,7 @@ def write_csv(
         nid = first = 0
         for k, (model, run, chosen) in enumerate(source):
             order.append((model, run))
-            yield directory, k, model, chosen, nid, first
+            yield directory, k, model, model_ids[model] + 1, chosen, nid, first
             nid += len(chosen)
             first += sum(len(r.trie_nodes) for r in chosen)
 
@@ -417,7 +419,8 @@ def write_csv(
             take(k, *_part(job))
     labels["KnowledgeBase"].add(
         [0],
-        {"name": "n2g-kb", "id": kb_id or str(uuid.uuid4()), "version": 1, "models": list(models), "shapes": sorted(shapes)},
+        {"name": "n2g-kb", "id": kb_id or str(uuid.uuid4()), "version": 1, "models": list(models), "shapes": sorted(shapes),
+         "format": FORMAT},
     )
     args = []
     for label, table in labels.items():

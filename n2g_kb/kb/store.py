@@ -105,11 +105,36 @@ def _slim(props: dict[str, Any], linked: bool) -> dict[str, Any]:
     return props
 
 
+LAYERS = 1000
+"""Layers a model can have in the knowledge base (0 .. LAYERS - 1): a neuron's number holds its layer in 3 digits."""
+UNITS = 1_000_000_000
+"""Neurons (or SAE latents) a layer can have (indexes 0 .. UNITS - 1): a neuron's number holds its index in 9 digits."""
+FORMAT = 2
+"""The graph format this version writes: trie nodes carry their neuron's number (nid), not model, layer and neuron."""
+
+
+def neuron_number(model_number: int, layer: int, index: int) -> int:
+    """A neuron's number (nid), on its Neuron and each of its trie nodes (the trie indexes end
+    in it): (model number * 1000 + layer) * 1000000000 + index, where the model number is the
+    model's place in the KnowledgeBase node's list `models`, from 1. Queries read model,
+    layer and index back from it: kb.models[nid / 10^12 - 1], nid / 10^9 % 1000, nid % 10^9."""
+    return (model_number * LAYERS + layer) * UNITS + index
+
+
+def _check_number(r: NeuronResult) -> None:
+    if not (0 <= r.layer < LAYERS and 0 <= r.index < UNITS):
+        raise ConfigError(
+            f"neuron {r.model} {r.layer}/{r.index}: the knowledge base holds layers 0-{LAYERS - 1} and "
+            f"indexes 0-{UNITS - 1:,} of a layer; this one is out of that range"
+        )
+
+
 def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]:
     """The parameters of write/neurons for a batch of results (pure)."""
     neurons = []
     shapes: set[str] = set()
     for r in results:
+        _check_number(r)
         position = {row["id"]: i for i, row in enumerate(r.trie_nodes)}
         if len(position) != len(r.trie_nodes):  # nothing in the database keys trie nodes
             seen: set[Any] = set()
@@ -128,7 +153,7 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
         # NEXT edges as [parent position, child position] in the list
         nodes, roots, links = [], [], []
         for i, (row, values) in enumerate(zip(trie, node_values(trie, firing))):
-            props = {"model": model, "layer": r.layer, "neuron": r.index, **row, **values}
+            props = {**row, **values}
             parent = position.get(row.get("parent"))
             if parent is None:
                 roots.append(i)
@@ -183,6 +208,7 @@ class Store:
         self.database = database
         self.settings = settings
         self._schema_ready = False
+        self._format_checked = False
 
     # -- plumbing ------------------------------------------------------------------------
     def _wrap(self, e: Exception) -> DatabaseError:
@@ -194,6 +220,8 @@ class Store:
     def read(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
         """Runs the read query `cypher/<query>.cypher` and returns its records as dicts."""
         try:
+            if not self._format_checked:
+                self._check_format()
             records, _, _ = self.driver.execute_query(
                 cypher.load(query), parameters_=params, database_=self.database, routing_=neo4j.RoutingControl.READ
             )
@@ -216,15 +244,47 @@ class Store:
 
     # -- schema and housekeeping ---------------------------------------------------------
     def init_schema(self) -> None:
-        """Creates the constraints and indexes (idempotent) and waits until they are online."""
+        """Creates the constraints and indexes (idempotent), brings a knowledge base written by
+        an earlier version to the current format (`migrate`) and waits until the indexes are online."""
         try:
             with self.driver.session(database=self.database) as session:
                 for statement in cypher.statements("schema"):
                     session.run(statement).consume()
+            self.migrate()
+            with self.driver.session(database=self.database) as session:
                 session.run("CALL db.awaitIndexes(300)").consume()
         except (nx.Neo4jError, nx.DriverError, OSError) as e:
             raise self._wrap(e) from e
         self._schema_ready = True
+        self._format_checked = True
+
+    def migrate(self, batch: int = 200) -> int:
+        """Gives a knowledge base written before neuron numbers its numbers (cypher/admin/
+        migrate_nid, `batch` neurons a transaction, so an interrupted migration goes on where
+        it stopped); returns the neurons migrated (0 when the format is current)."""
+        row = self._run("admin/format")[0]
+        if not row["trie_nodes"] or (row["format"] is not None and row["format"] >= FORMAT):
+            return 0
+        done = 0
+        while True:
+            migrated = self._run("admin/migrate_nid", limit=batch)[0]["migrated"]
+            done += migrated
+            if not migrated:
+                break
+        self._run("admin/format_set", format=FORMAT)
+        return done
+
+    def _run(self, query: str, /, **params: Any) -> list[dict[str, Any]]:
+        records, _, _ = self.driver.execute_query(cypher.load(query), parameters_=params, database_=self.database)
+        return [r.data() for r in records]
+
+    def _check_format(self) -> None:
+        """On the first read: a knowledge base of an earlier format is migrated first (its
+        trie nodes would not be found by the current indexes)."""
+        self._format_checked = True
+        row = self._run("admin/format")[0]
+        if row["trie_nodes"] and (row["format"] is None or row["format"] < FORMAT):
+            self.init_schema()
 
     def ensure_schema(self) -> None:
         if not self._schema_ready:
@@ -358,7 +418,7 @@ class Store:
 
 
 _NEURON_FIELDS = {
-    "model", "layer", "index", "max_activation", "status", "error", "n_trie_nodes", "run_id", "updated_at", "method",
+    "model", "layer", "index", "nid", "max_activation", "status", "error", "n_trie_nodes", "run_id", "updated_at", "method",
     "method_config_json", *NEURON_FIELDS,
 }
 _UNIT_FIELDS = {"kind", "sae"}
