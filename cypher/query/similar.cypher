@@ -35,13 +35,14 @@
 // a's tokens), so it shares one with a's rarest |a| - need + 1 tokens (the prefix, rarest
 // by the tokens' degrees): the candidates come from the prefix alone, each with `hits`,
 // how many prefix tokens it holds. b then shares at most
-// most = hits + min(rest, |b| - hits) tokens (rest: a's tokens outside the prefix), and
-// only a candidate with most / (|a| + |b| - most) >= $threshold reads its token sets.
-// Reading |b| costs a node lookup per candidate, and most candidates hold one or two
-// prefix tokens: such a candidate can reach $threshold only when |b| <= small_max (the
-// bound above with hits = 2, plus one for rounding), so the neurons that small are read
-// once from the (model, n_tokens) index and every other candidate needs hits > 2 before
-// |b| is read. Dropping candidates early never changes the rows: each test is a bound.
+// most = hits + min(rest, |b| - hits) tokens (rest: a's other, commonest tokens), and only
+// a candidate with most / (|a| + |b| - most) >= $threshold reads its token sets, to count
+// which of a's other tokens it holds. Reading |b| costs a node lookup per candidate, and
+// most candidates hold one or two prefix tokens: such a candidate can pass only when
+// |b| <= small_max (the bound above with hits = 2, plus one for rounding), so the neurons
+// that small are read once from the (model, n_tokens) index and any other candidate needs
+// hits > 2 before |b| is read. Each test is a bound, so dropping candidates early never
+// changes the rows.
 MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
 UNWIND [x IN kb.models WHERE $model IS NULL OR x = $model] AS name
 CALL (name) {
@@ -63,22 +64,23 @@ WITH a, coalesce(a.firing, []) AS fa, coalesce(a.context, []) AS ca
 WITH a, fa, ca, size(fa) + size(ca) AS na
 WHERE na > 0
 WITH a, fa, ca, na, CASE WHEN $threshold * na <= 1.0 THEN 1 ELSE toInteger(ceil($threshold * na - 1e-9)) END AS need
-// a's tokens, rarest first; the prefix split by role (the two relationship types)
+// a's tokens, rarest first: the prefix (Token nodes) and the rest (texts), each split by role
 CALL (fa, ca, na, need) {
   CALL (fa, ca) {
     UNWIND fa AS text
     MATCH (tok:Token {text: text})
-    RETURN tok, true AS firing, COUNT { (tok)<-[:FIRES_ON]-() } AS degree
+    RETURN tok, text, true AS firing, COUNT { (tok)<-[:FIRES_ON]-() } AS degree
     UNION ALL
     UNWIND ca AS text
     MATCH (tok:Token {text: text})
-    RETURN tok, false AS firing, COUNT { (tok)<-[:CONTEXT]-() } AS degree
+    RETURN tok, text, false AS firing, COUNT { (tok)<-[:CONTEXT]-() } AS degree
   }
-  WITH tok, firing ORDER BY degree
-  WITH collect({tok: tok, firing: firing}) AS ranked
-  WITH ranked[..na - need + 1] AS prefix
+  WITH tok, text, firing ORDER BY degree
+  WITH collect({tok: tok, text: text, firing: firing}) AS ranked
+  WITH ranked[..na - need + 1] AS prefix, ranked[na - need + 1..] AS suffix
   RETURN [p IN prefix WHERE p.firing | p.tok] AS prefix_f, [p IN prefix WHERE NOT p.firing | p.tok] AS prefix_c,
-         na - size(prefix) AS rest
+         [s IN suffix WHERE s.firing | s.text] AS suffix_f, [s IN suffix WHERE NOT s.firing | s.text] AS suffix_c,
+         size(suffix) AS rest
 }
 // the neurons small enough to pass the bound with one or two hits (none when $threshold
 // is 0 or nearly: then every candidate is read)
@@ -89,7 +91,7 @@ CALL (a, na, rest) {
   WHERE s.model = a.model AND s.n_tokens > 0 AND s.n_tokens <= small_max
   RETURN small_max, collect(s) AS small
 }
-CALL (a, na, need, prefix_f, prefix_c, rest, small_max, small) {
+CALL (a, na, need, prefix_f, prefix_c, suffix_f, suffix_c, rest, small_max, small) {
   CALL (prefix_f, prefix_c) {
     UNWIND prefix_f AS tok
     MATCH (tok)<-[:FIRES_ON]-(b)
@@ -102,23 +104,23 @@ CALL (a, na, need, prefix_f, prefix_c, rest, small_max, small) {
   WITH b, count(*) AS hits
   WHERE b <> a AND (small_max IS NULL OR hits > 2 OR b IN small)
   WITH b, hits, b.n_tokens AS nb
-  WITH b, nb, hits + CASE WHEN rest < nb - hits THEN rest ELSE nb - hits END AS most
-  // CASE: the bound first, the filters (more property reads) only for those that pass it
-  WHERE CASE WHEN most >= need AND toFloat(most) / (na + nb - most) >= $threshold
-        THEN b.model = a.model
-          AND (NOT $cross_layer_only OR b.layer <> a.layer)
-          AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
-               OR [a.layer, a.index] < [b.layer, b.index])
-        ELSE false END
-  RETURN b
+  WITH b, hits, nb, hits + CASE WHEN rest < nb - hits THEN rest ELSE nb - hits END AS most
+  WHERE CASE WHEN most >= need AND toFloat(most) / (na + nb - most) >= $threshold THEN b.model = a.model ELSE false END
+  // the exact overlap: the prefix hits plus a's other tokens that b holds
+  WITH b, hits, nb, coalesce(b.firing, []) AS fb, coalesce(b.context, []) AS cb
+  WITH b, fb, cb, toFloat(hits + size([t IN suffix_f WHERE t IN fb]) + size([t IN suffix_c WHERE t IN cb])) AS shared, na + nb AS sizes
+  WITH b, fb, cb, shared / (sizes - shared) AS similarity
+  WHERE similarity >= $threshold
+  RETURN b, fb, cb, similarity
 }
-WITH a, b, fa, ca, coalesce(b.firing, []) AS fb, coalesce(b.context, []) AS cb
-WITH a, b, fa, ca, fb, cb, [t IN fa WHERE t IN fb] AS shared_firing, [t IN ca WHERE t IN cb] AS shared_context
-WITH a, b, shared_firing, shared_context,
-     size(fa) + size(fb) - size(shared_firing) AS firing_union, size(ca) + size(cb) - size(shared_context) AS context_union
-WITH a, b, shared_firing, shared_context, firing_union, context_union,
-     toFloat(size(shared_firing) + size(shared_context)) / (firing_union + context_union) AS similarity
-WHERE similarity >= $threshold AND size(shared_firing) + size(shared_context) > 0
+WITH a, b, fa, ca, fb, cb, similarity
+WHERE (NOT $cross_layer_only OR b.layer <> a.layer)
+  AND (NOT (($layer IS NULL OR b.layer = $layer) AND ($neuron IS NULL OR b.index = $neuron))
+       OR [a.layer, a.index] < [b.layer, b.index])
+WITH a, b, similarity, [t IN fa WHERE t IN fb] AS shared_firing, [t IN ca WHERE t IN cb] AS shared_context,
+     size(fa) + size(fb) AS firing_sizes, size(ca) + size(cb) AS context_sizes
+WITH a, b, similarity, shared_firing, shared_context,
+     firing_sizes - size(shared_firing) AS firing_union, context_sizes - size(shared_context) AS context_union
 RETURN a.model AS model, a.layer AS layer, a.index AS neuron, b.layer AS other_layer, b.index AS other_neuron,
        similarity,
        CASE firing_union WHEN 0 THEN 0.0 ELSE toFloat(size(shared_firing)) / firing_union END AS firing_jaccard,
