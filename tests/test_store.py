@@ -321,3 +321,16 @@ def test_a_knowledge_base_of_the_format_before_neuron_numbers_is_migrated_on_fir
     assert props and all(p["nid"] == neuron_number(2, 1, 4) for p in props)
     assert not any({"model", "layer", "neuron"} & set(p["keys"]) for p in props)
     assert query.fires_on(fresh, "rome").astype(object).values.tolist()[0][:3] == ["tiny", 2, 9]
+
+
+def test_summary_edges_read_each_context_tokens_importance_from_the_neuron(store):
+    """CONTEXT edges carry no property: a token's importance is the Neuron's
+    context_importance at the token's place in its context list."""
+    result = _result(0, 3, context=["of", "the", "in"])
+    result.context_tokens = {"of": 0.25, "the": 0.5, "in": 0.75}
+    result.firing_tokens = {"paris": 0.9}
+    store.write_neurons("tiny", [result])
+    rows = store.read("read/summary_edges", model="tiny")
+    assert {(r["role"], r["token"]): r["value"] for r in rows} == {
+        ("CONTEXT", "of"): 0.25, ("CONTEXT", "the"): 0.5, ("CONTEXT", "in"): 0.75, ("FIRES_ON", "paris"): 0.9,
+    }

@@ -20,7 +20,8 @@
 //             and what the readers derive left out; the query adds nid),
 //   roots    (positions in nodes of the trie's root), links ([parent position, child position]
 //             of every NEXT edge; a child is one token further back in the text),
-//   firing   (token, activation), context (token, importance),
+//   firing   (token, activation), context (tokens; their importances are in
+//            derived.context_importance, in the order of derived.context),
 //   examples (null, or the arrays of the neuron's one Examples node: splits, lengths,
 //             tokens and activations of every example one after another),
 //   kind ('neuron' | 'sae_latent' | 'transcoder'), sae (the SAE's id, null for neurons).
@@ -107,8 +108,8 @@ CALL (n, row) {
 }
 CALL (n, row) {
   UNWIND row.context AS c
-  MERGE (tok:Token {text: c.token})
-  CREATE (n)-[:CONTEXT {importance: c.importance}]->(tok)
+  MERGE (tok:Token {text: c})
+  CREATE (n)-[:CONTEXT]->(tok)
 }
 // 5. examples (raw token strings and raw activations), for evaluation from the database
 CALL (n, row) {

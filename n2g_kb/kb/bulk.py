@@ -331,7 +331,7 @@ def write_csv(
     rels = {
         "HAS_NEURON": _Table(directory / "has_neuron.csv", [":START_ID(Model)", ":END_ID(Neuron)"], {}),
         "FIRES_ON": _Table(directory / "fires_on.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {"activation": "double"}),
-        "CONTEXT": _Table(directory / "context.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {"importance": "double"}),
+        "CONTEXT": _Table(directory / "context.csv", [":START_ID(Neuron)", ":END_ID(Token)"], {}),
         "PRODUCED": _Table(directory / "produced.csv", [":START_ID(Run)", ":END_ID(Neuron)"], {}),
         "OF_MODEL": _Table(directory / "of_model.csv", [":START_ID(Run)", ":END_ID(Model)"], {}),
     }
@@ -404,7 +404,7 @@ def write_csv(
             for f in row["firing"]:
                 rels["FIRES_ON"].add([nid, token_id(f["token"])], {"activation": f["activation"]})
             for c in row["context"]:
-                rels["CONTEXT"].add([nid, token_id(c["token"])], {"importance": c["importance"]})
+                rels["CONTEXT"].add([nid, token_id(c)], {})
 
     source = groups()
     head = list(itertools.islice(source, max(1, -(-PARALLEL_MIN_NEURONS // chunk))))  # enough chunks to decide

@@ -16,6 +16,9 @@ Per trie node (row):
              first, going back in the text, wildcards as ``<IGNORE>`` (query/fire, last_token)
 Per neuron:
   firing, context      sorted firing / context token texts (similar, supersets)
+  context_importance   each context token's importance, in the order of `context` (the
+                       CONTEXT edges carry none: one property record per edge cost more
+                       than the whole array)
   firing_key           `pattern_key(firing)`: supersets finds subsets by key
   n_tokens             len(firing) + len(context): query/similar's bound
   n_groups, group_tokens, group_sizes, context_free   query/polysemantic's groups
@@ -32,7 +35,7 @@ from n2g_kb.n2g.trie import IGNORE
 
 SEPARATOR = "|"
 NEURON_FIELDS = (
-    "firing", "context", "firing_key", "n_tokens", "n_groups", "group_tokens", "group_sizes", "context_free",
+    "firing", "context", "context_importance", "firing_key", "n_tokens", "n_groups", "group_tokens", "group_sizes", "context_free",
     "repeat_tokens", "repeat_distances",
 )
 """The Neuron properties written from `neuron_values` (not metrics)."""
@@ -170,6 +173,7 @@ def neuron_values(
     return {
         "firing": firing_sorted,
         "context": sorted(context),
+        "context_importance": [float(context[t]) for t in sorted(context)],
         "firing_key": pattern_key(firing_sorted),
         "n_tokens": len(firing) + len(context),
         "n_groups": len(ordered),

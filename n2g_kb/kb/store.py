@@ -178,7 +178,7 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
                 "roots": roots,
                 "links": links,
                 "firing": [{"token": t, "activation": float(a)} for t, a in firing.items()],
-                "context": [{"token": t, "importance": float(i)} for t, i in context.items()],
+                "context": list(context),  # CONTEXT edges; their importances are in derived
                 "examples": examples,
                 "kind": r.kind,
                 "sae": r.sae,
