@@ -154,3 +154,15 @@ def test_an_unknown_neuron_or_engine_is_a_clear_error(kb, no_disk):
         query.similar(kb, model="nope", layer=0, neuron=0)
     with pytest.raises(ConfigError, match="engine"):
         query.similar(kb, model=FIXTURE_MODEL, engine="gpu")
+
+
+def test_a_disk_cache_written_with_other_fields_is_rebuilt_not_a_crash(tmp_path):
+    """A cache file from a version whose index had other fields loads as None (rebuilt)."""
+    from n2g_kb.kb.memcache import save_state
+    from n2g_kb.kb.similarity import FORMAT, TokenSets
+
+    path = tmp_path / "tokensets.pkl"
+    save_state(path, {"format": FORMAT, "columns": []})
+    assert TokenSets.load(path) is None
+    save_state(path, {"format": FORMAT - 1})
+    assert TokenSets.load(path) is None

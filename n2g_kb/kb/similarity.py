@@ -20,7 +20,8 @@ import pandas as pd
 
 from n2g_kb.kb.memcache import default_cache_dir, load_state, load_versioned, save_state
 
-FORMAT = 1
+FORMAT = 2
+"""Version of the disk cache's layout (2: with firing_columns); a cache of another version is rebuilt."""
 COLUMNS = [
     "model", "layer", "neuron", "other_layer", "other_neuron", "similarity",
     "firing_jaccard", "context_jaccard", "shared_firing", "shared_context",
@@ -160,7 +161,12 @@ class TokenSets:
     @classmethod
     def load(cls, path: Path) -> TokenSets | None:
         state = load_state(path, FORMAT)
-        return None if state is None else cls(**state)
+        if state is None:
+            return None
+        try:
+            return cls(**state)
+        except TypeError:  # written by a version with other fields: rebuilt from the database
+            return None
 
 
 _MEMORY: dict[tuple, TokenSets] = {}
