@@ -69,12 +69,12 @@ class BulkStats:
 _STRUCTURE = {"nodes", "roots", "links", "firing", "context", "examples", "metrics", "derived", "props"}
 """Keys of a write/neurons row that are not Neuron properties themselves."""
 TRIE_COLUMNS = {
-    # the import packs a node's properties into 4-block property records in this order:
-    # the longest values first (a double takes 2 blocks, a short string 1-4, an int 1) fill
-    # whole records, and the 1-block ones fill the last record
-    "pkey": "string", "end_activation": "double", "nid": "long", "token": "string", "fire": "string",
+    # the import packs a node's properties into 4-block property records in this order (a
+    # double takes 2 blocks, a short string 1-4, an int 1, nid 2): depth (1 block) right
+    # after pkey (often 3) closes that record, and the 2-block values fill whole records
+    "pkey": "string", "depth": "long", "end_activation": "double", "nid": "long", "token": "string", "fire": "string",
     "rank": "double", "importance": "double", "activation": "double", "fire_rank": "double",
-    "parent": "long", "depth": "long", "kind": "string",
+    "parent": "long", "kind": "string",
     # (parent, kind and a firing-token node's activation only where the readers could not
     # derive them, and no id: see store._slim)
 }
