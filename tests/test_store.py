@@ -312,11 +312,14 @@ def test_a_knowledge_base_of_the_format_before_neuron_numbers_is_migrated_on_fir
     store.write_neurons("tiny", [_result(0, 6), _result(2, 9, firing="rome")])
     store.write_neurons("other", [_result(1, 4)])
     before = query.fires_on(store, "paris").astype(object).values.tolist()
+    similar = query.similar(store, model="tiny", layer=0, neuron=6, threshold=0.1, limit=10, engine="cypher").astype(object).values.tolist()
+    assert similar  # the two tiny neurons share their context tokens
     assert store.write("test/legacy_nid")[0]["converted"] > 0
     assert store.read("test/trie_properties", model="tiny", layer=0, index=6)  # still reachable
     fresh = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
     assert query.fires_on(fresh, "paris").astype(object).values.tolist() == before
     assert fresh.migrate() == 0  # done once
+    assert query.similar(fresh, model="tiny", layer=0, neuron=6, threshold=0.1, limit=10, engine="cypher").astype(object).values.tolist() == similar
     props = store.read("test/trie_properties", model="other", layer=1, index=4)
     assert props and all(p["nid"] == neuron_number(2, 1, 4) for p in props)
     assert not any({"model", "layer", "neuron"} & set(p["keys"]) for p in props)
