@@ -320,6 +320,9 @@ def test_a_knowledge_base_of_the_format_before_neuron_numbers_is_migrated_on_fir
     assert query.fires_on(fresh, "paris").astype(object).values.tolist() == before
     assert fresh.migrate() == 0  # done once
     assert query.similar(fresh, model="tiny", layer=0, neuron=6, threshold=0.1, limit=10, engine="cypher").astype(object).values.tolist() == similar
+    store.write("test/legacy_nid")
+    assert store.migrate(batch=1) == 3  # one neuron per transaction
+    assert query.fires_on(store, "paris").astype(object).values.tolist() == before
     props = store.read("test/trie_properties", model="other", layer=1, index=4)
     assert props and all(p["nid"] == neuron_number(2, 1, 4) for p in props)
     assert not any({"model", "layer", "neuron"} & set(p["keys"]) for p in props)

@@ -260,17 +260,14 @@ class Store:
 
     def migrate(self, batch: int = 200) -> int:
         """Gives a knowledge base written before neuron numbers its numbers (cypher/admin/
-        migrate_nid, `batch` neurons a transaction, so an interrupted migration goes on where
-        it stopped); returns the neurons migrated (0 when the format is current)."""
-        row = self._run("admin/format")[0]
-        if not row["trie_nodes"] or (row["format"] is not None and row["format"] >= FORMAT):
+        migrate_models, then migrate_nid: one pass, `batch` neurons a transaction, so an
+        interrupted migration goes on where it stopped); returns the neurons migrated (0
+        when the format is current)."""
+        if not self._outdated():
             return 0
-        done = 0
-        while True:
-            migrated = self._run("admin/migrate_nid", limit=batch)[0]["migrated"]
-            done += migrated
-            if not migrated:
-                break
+        self._run("admin/migrate_models")
+        with self.driver.session(database=self.database) as session:  # IN TRANSACTIONS: an implicit transaction
+            done = session.run(cypher.load("admin/migrate_nid"), limit=batch).single()["migrated"]
         self._run("admin/format_set", format=FORMAT)
         return done
 
@@ -278,12 +275,16 @@ class Store:
         records, _, _ = self.driver.execute_query(cypher.load(query), parameters_=params, database_=self.database)
         return [r.data() for r in records]
 
+    def _outdated(self) -> bool:
+        """Whether the knowledge base holds trie nodes of an earlier format than `FORMAT`."""
+        row = self._run("admin/format")[0]
+        return bool(row["trie_nodes"]) and (row["format"] is None or row["format"] < FORMAT)
+
     def _check_format(self) -> None:
         """On the first read: a knowledge base of an earlier format is migrated first (its
         trie nodes would not be found by the current indexes)."""
         self._format_checked = True
-        row = self._run("admin/format")[0]
-        if row["trie_nodes"] and (row["format"] is None or row["format"] < FORMAT):
+        if self._outdated():
             self.init_schema()
 
     def ensure_schema(self) -> None:
