@@ -1,7 +1,7 @@
 // Constraints and indexes of the n2g-kb graph model (Neo4j 5.26, Community edition).
 // Idempotent: `n2gkb db init` runs it, and the store runs it before its first write.
 // The composite indexes of trie nodes end in the neuron's number nid = (model number * 1000
-// + layer) * 1000000000 + index (the model number is the model's place in the
+// + layer) * 10000000 + index (the model number is the model's place in the
 // KnowledgeBase node's list `models`, from 1), so the library queries read their answers
 // in index order (strongest first), filter by model and layer on the index values alone,
 // and stop after $limit rows.

@@ -329,6 +329,35 @@ def test_a_knowledge_base_of_the_format_before_neuron_numbers_is_migrated_on_fir
     assert query.fires_on(fresh, "rome").astype(object).values.tolist()[0][:3] == ["tiny", 2, 9]
 
 
+def test_a_knowledge_base_of_format_2_gets_short_numbers_and_wildcard_keys(store, neo4j_driver, neo4j_settings):
+    """Format 2 numbered neurons with a 9-digit index and wrote '<IGNORE>' in pattern keys:
+    a fresh store migrates it back to exactly what this version writes, and fire (Cypher and
+    in memory) and fires_on answer as before."""
+    from n2g_kb.kb import query
+    from n2g_kb.kb.fixtures import FIXTURE_NEURONS, fixture_results
+    from n2g_kb.kb.store import Store
+    from n2g_kb.n2g.trie import IGNORE
+
+    results = [r for r in fixture_results() if r.trie_nodes]
+    for model in dict.fromkeys(r.model for r in results):
+        store.write_neurons(model, [r for r in results if r.model == model])
+    texts = [["zzz" if t == IGNORE else t for t in p.text] for n in FIXTURE_NEURONS for p in n.patterns]
+
+    def answers(s):
+        return ([query.fire(s, text, engine=engine).astype(object).values.tolist() for text in texts for engine in ("cypher", "memory")],
+                query.fires_on(s, texts[0][-1]).astype(object).values.tolist())
+
+    before, keys = answers(store), store.read("test/pattern_keys")
+    assert any("<IGNORE>" in row[-1] for text in before[0] for row in text)  # wildcard patterns answered
+    assert store.write("test/format2")[0]["converted"] > 0
+    old = store.read("test/pattern_keys")
+    assert any("<IGNORE>" in (r["pkey"] or "") for r in old) and all(r["nid"] >= 10**12 for r in old)
+    fresh = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
+    assert answers(fresh) == before
+    assert fresh.read("test/pattern_keys") == keys
+    assert fresh.migrate() == 0
+
+
 def test_summary_edges_read_each_context_tokens_importance_from_the_neuron(store):
     """CONTEXT edges carry no property: a token's importance is the Neuron's
     context_importance at the token's place in its context list."""

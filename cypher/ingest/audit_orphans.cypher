@@ -7,7 +7,7 @@ OPTIONAL MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
 WITH [i IN range(0, size(coalesce(kb.models, [])) - 1) WHERE kb.models[i] = $model][0] + 1 AS number
 CALL (number) {
   MATCH (t:TrieNode)
-  WHERE t.nid / 1000000000000 = number
+  WHERE t.nid / 10000000000 = number
     AND NOT EXISTS { ()-[:NEXT]->(t) } AND NOT EXISTS { (:Neuron)-[:HAS_TRIE]->(t) }
   RETURN count(t) AS orphan_trie_nodes
 }
@@ -25,8 +25,8 @@ CALL () {
 }
 CALL (number) {
   MATCH (t:TrieNode)
-  WHERE t.nid / 1000000000000 = number
-    AND NOT EXISTS { MATCH (:Neuron {model: $model, layer: t.nid / 1000000000 % 1000, index: t.nid % 1000000000}) }
+  WHERE t.nid / 10000000000 = number
+    AND NOT EXISTS { MATCH (:Neuron {model: $model, layer: t.nid / 10000000 % 1000, index: t.nid % 10000000}) }
   RETURN count(t) AS trie_nodes_without_neuron
 }
 RETURN orphan_trie_nodes, orphan_examples, trie_nodes_without_neuron

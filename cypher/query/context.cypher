@@ -35,7 +35,7 @@
 // 1. Which neurons: every context node carries the firing token of its branch (fire) and
 //    minus the strongest end_activation at or below it (rank, null where nothing completes).
 //    The trie_context_nid index holds (fire, token, rank, nid), nid being the neuron's
-//    number, (model number * 1000 + layer) * 1000000000 + index, the model number the
+//    number, (model number * 1000 + layer) * 10000000 + index, the model number the
 //    model's place in the KnowledgeBase node's list `models`, from 1: the nodes b of the
 //    context token furthest back come out strongest first, so DISTINCT + LIMIT stops after
 //    $limit neurons. A longer context must also be spelled by the nodes right above b.
@@ -47,8 +47,8 @@ CALL (number) {
   WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL AND b.nid IS NOT NULL
     AND b.depth > size($context)
     AND ($distance IS NULL OR b.depth - size($context) = $distance)
-    AND ($model IS NULL OR b.nid / 1000000000000 = number)
-    AND ($layer IS NULL OR b.nid / 1000000000 % 1000 = $layer)
+    AND ($model IS NULL OR b.nid / 10000000000 = number)
+    AND ($layer IS NULL OR b.nid / 10000000 % 1000 = $layer)
     AND (size($context) = 1 OR EXISTS {
       MATCH c = (:TrieNode)-[:NEXT*]->(b)
       WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
@@ -88,7 +88,7 @@ CALL (chosen, last) {
     })
   RETURN b
 }
-WITH names[b.nid / 1000000000000 - 1] AS model, b.nid / 1000000000 % 1000 AS layer, b.nid % 1000000000 AS neuron,
+WITH names[b.nid / 10000000000 - 1] AS model, b.nid / 10000000 % 1000 AS layer, b.nid % 10000000 AS neuron,
      min(b.rank) AS rank, collect(b) AS found
 UNWIND [x IN found WHERE x.rank = rank] AS b
 // 4. The pattern: up from b to its neuron's firing-token node a (depth 1), and down from b

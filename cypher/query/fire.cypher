@@ -41,19 +41,19 @@ UNWIND shapes AS shape
 WITH names, number, position, shape, text WHERE size(shape) <= position + 1
 WITH names, number, position, shape, reduce(key = '', i IN range(0, size(shape) - 1) |
        key + CASE WHEN i > 0 THEN '|' ELSE '' END +
-       CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE text[position - i] END) AS key
+       CASE substring(shape, i, 1) WHEN '1' THEN '\\*' ELSE text[position - i] END) AS key
 // (the trie_pattern_end_nid index holds every value read here: no node is touched; the
 // neuron's number nid holds its model number, layer and index, as in query/fires_on)
 MATCH (e:TrieNode)
 WHERE e.pkey = key AND e.end_activation IS NOT NULL AND e.nid IS NOT NULL
-  AND ($model IS NULL OR e.nid / 1000000000000 = number)
-  AND ($layer IS NULL OR e.nid / 1000000000 % 1000 = $layer)
+  AND ($model IS NULL OR e.nid / 10000000000 = number)
+  AND ($layer IS NULL OR e.nid / 10000000 % 1000 = $layer)
 // the longest match wins, then the one with exact tokens nearest the firing token
 WITH names, position, e.nid AS nid, e.end_activation AS activation, shape
 ORDER BY size(shape) DESC, shape
 WITH names, position, nid, collect({activation: activation, shape: shape})[0] AS best
-WITH names, position, names[nid / 1000000000000 - 1] AS model, nid / 1000000000 % 1000 AS layer,
-     nid % 1000000000 AS neuron, best.activation AS activation, best.shape AS shape
+WITH names, position, names[nid / 10000000000 - 1] AS model, nid / 10000000 % 1000 AS layer,
+     nid % 10000000 AS neuron, best.activation AS activation, best.shape AS shape
 WHERE activation >= $min_activation
 WITH position, model, layer, neuron, activation, shape
 ORDER BY position, activation DESC, model, layer, neuron

@@ -24,7 +24,7 @@
 // Each neuron's firing-token trie node carries fire_rank (minus its activation); the
 // trie_firing_nid index holds (token, fire_rank, nid), so the rows come out of the index
 // already in answer order and reading stops after $limit. A neuron's number nid holds its
-// model, layer and index: (model number * 1000 + layer) * 1000000000 + index, the model
+// model, layer and index: (model number * 1000 + layer) * 10000000 + index, the model
 // number being the model's place in the KnowledgeBase node's list `models`, from 1.
 OPTIONAL MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
 WITH coalesce(kb.models, []) AS models
@@ -32,14 +32,14 @@ WITH models, [i IN range(0, size(models) - 1) WHERE models[i] = $model][0] + 1 A
 CALL (number) {
   MATCH (a:TrieNode)
   WHERE a.token = $token AND a.fire_rank IS NOT NULL AND a.nid IS NOT NULL
-    AND ($model IS NULL OR a.nid / 1000000000000 = number)
-    AND ($layer IS NULL OR a.nid / 1000000000 % 1000 = $layer)
+    AND ($model IS NULL OR a.nid / 10000000000 = number)
+    AND ($layer IS NULL OR a.nid / 10000000 % 1000 = $layer)
   WITH a ORDER BY a.token, a.fire_rank, a.nid
   LIMIT coalesce($limit, 1000000000)
   RETURN a
 }
 CALL (a, models) {
-  MATCH (n:Neuron {model: models[a.nid / 1000000000000 - 1], layer: a.nid / 1000000000 % 1000, index: a.nid % 1000000000})
+  MATCH (n:Neuron {model: models[a.nid / 10000000000 - 1], layer: a.nid / 10000000 % 1000, index: a.nid % 10000000})
   RETURN n
 }
 RETURN n.model AS model, n.layer AS layer, n.index AS neuron, a.token AS token,

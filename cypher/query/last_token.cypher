@@ -29,7 +29,7 @@
 // :param limit => 50
 
 // How: every pattern-end trie node holds its pattern as one key (pkey: the tokens from the
-// firing token back, '|'-joined, '\\' and '|' escaped with '\\', wildcards as '<IGNORE>'),
+// firing token back, '|'-joined, '\\' and '|' escaped with '\\', wildcards as '\\*'),
 // and the KnowledgeBase node lists every wildcard mask (shape) that occurs. For each
 // shape the text gives exactly one key; each key is one seek of the trie_pattern_end_nid index,
 // which holds every value read here. The patterns of more than one token are rare and all
@@ -46,11 +46,11 @@ CALL (shapes, back, number) {
   WITH shape, back WHERE size(shape) > 1 AND size(shape) <= size(back)
   WITH shape, reduce(key = '', i IN range(0, size(shape) - 1) |
          key + CASE WHEN i > 0 THEN '|' ELSE '' END +
-         CASE substring(shape, i, 1) WHEN '1' THEN '<IGNORE>' ELSE back[i] END) AS key
+         CASE substring(shape, i, 1) WHEN '1' THEN '\\*' ELSE back[i] END) AS key
   MATCH (e:TrieNode)
   WHERE e.pkey = key AND e.end_activation IS NOT NULL AND e.nid IS NOT NULL
-    AND ($model IS NULL OR e.nid / 1000000000000 = number)
-    AND ($layer IS NULL OR e.nid / 1000000000 % 1000 = $layer)
+    AND ($model IS NULL OR e.nid / 10000000000 = number)
+    AND ($layer IS NULL OR e.nid / 10000000 % 1000 = $layer)
   WITH e.nid AS nid, e.end_activation AS activation, shape
   ORDER BY size(shape) DESC, shape
   WITH nid, collect({activation: activation, shape: shape})[0] AS best
@@ -62,8 +62,8 @@ WITH names, number, back, longer, [x IN longer | x.nid] AS taken
 CALL (back, taken, number) {
   MATCH (e:TrieNode)
   WHERE e.pkey = back[0] AND e.end_activation >= $min_activation AND e.nid IS NOT NULL
-    AND ($model IS NULL OR e.nid / 1000000000000 = number)
-    AND ($layer IS NULL OR e.nid / 1000000000 % 1000 = $layer)
+    AND ($model IS NULL OR e.nid / 10000000000 = number)
+    AND ($layer IS NULL OR e.nid / 10000000 % 1000 = $layer)
     AND NOT e.nid IN taken
   WITH e ORDER BY e.pkey DESC, e.end_activation DESC, e.nid DESC
   LIMIT coalesce($limit, 1000000000)
@@ -73,14 +73,14 @@ CALL (back, taken, number, cut) {
   MATCH (e:TrieNode)
   WHERE e.pkey = back[0] AND e.end_activation >= cut AND e.end_activation >= $min_activation
     AND e.nid IS NOT NULL
-    AND ($model IS NULL OR e.nid / 1000000000000 = number)
-    AND ($layer IS NULL OR e.nid / 1000000000 % 1000 = $layer)
+    AND ($model IS NULL OR e.nid / 10000000000 = number)
+    AND ($layer IS NULL OR e.nid / 10000000 % 1000 = $layer)
     AND NOT e.nid IN taken
   RETURN collect({nid: e.nid, activation: e.end_activation, shape: '0'}) AS single
 }
 UNWIND longer + single AS x
 WITH names, x WHERE x.activation >= $min_activation
-WITH names[x.nid / 1000000000000 - 1] AS model, x.nid / 1000000000 % 1000 AS layer, x.nid % 1000000000 AS neuron,
+WITH names[x.nid / 10000000000 - 1] AS model, x.nid / 10000000 % 1000 AS layer, x.nid % 10000000 AS neuron,
      x.activation AS activation, x.shape AS shape
 ORDER BY activation DESC, model, layer, neuron
 LIMIT coalesce($limit, 1000000000)

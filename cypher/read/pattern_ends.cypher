@@ -7,6 +7,6 @@ WITH kb.models AS names
 WITH names, [i IN range(0, size(names) - 1) WHERE names[i] = $model][0] + 1 AS number
 MATCH (e:TrieNode)
 WHERE e.pkey IS NOT NULL AND e.end_activation IS NOT NULL AND e.nid IS NOT NULL
-  AND ($model IS NULL OR e.nid / 1000000000000 = number)
-RETURN names[e.nid / 1000000000000 - 1] AS model, e.nid / 1000000000 % 1000 AS layer,
-       e.nid % 1000000000 AS neuron, e.pkey AS pkey, e.end_activation AS activation
+  AND ($model IS NULL OR e.nid / 10000000000 = number)
+RETURN names[e.nid / 10000000000 - 1] AS model, e.nid / 10000000 % 1000 AS layer,
+       e.nid % 10000000 AS neuron, e.pkey AS pkey, e.end_activation AS activation

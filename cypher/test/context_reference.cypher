@@ -48,8 +48,8 @@ MATCH (b:TrieNode)
 WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL AND b.nid IS NOT NULL
   AND b.depth > size($context)
   AND ($distance IS NULL OR b.depth - size($context) = $distance)
-  AND ($model IS NULL OR b.nid / 1000000000000 = number)
-  AND ($layer IS NULL OR b.nid / 1000000000 % 1000 = $layer)
+  AND ($model IS NULL OR b.nid / 10000000000 = number)
+  AND ($layer IS NULL OR b.nid / 10000000 % 1000 = $layer)
 // the nodes above b, up to the one right after the firing token's context, spell the context
 MATCH c = (:TrieNode)-[:NEXT*0..]->(b)
 WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
@@ -58,7 +58,7 @@ MATCH (a:TrieNode)-[:NEXT*]->(b)
 WHERE a.depth = 1
 WITH DISTINCT names, a
 LIMIT coalesce($limit, 1000000000)
-WITH names[a.nid / 1000000000000 - 1] AS model, a.nid / 1000000000 % 1000 AS layer, a.nid % 1000000000 AS neuron, a
+WITH names[a.nid / 10000000000 - 1] AS model, a.nid / 10000000 % 1000 AS layer, a.nid % 10000000 AS neuron, a
 // 2. Each chosen neuron's answer, path-aware, inside its own trie (below a).
 MATCH p = (a)-[:NEXT*1..]->(b:TrieNode {token: $context[0]})
 WHERE length(p) >= size($context)

@@ -9,6 +9,7 @@
 // key); its shapes and models only grow (a stale extra entry finds nothing; a model's
 // place in the list is its number, part of each of its neurons' numbers).
 // Parameters: $model, $run_id (may be null), $shapes (wildcard masks of the batch's patterns),
+//   $format (n2g_kb.kb.store.FORMAT, set on a new KnowledgeBase node),
 //   $neurons: list of maps with
 //   layer, index, max_activation, status, error, n_trie_nodes, metrics (map of floats),
 //   method ("paper" | "n2g+"), method_config_json (the N2GConfig as JSON text, may be null),
@@ -37,7 +38,7 @@ CALL (known) {
   UNION
   WITH known WHERE NOT $model IN coalesce(known.models, [])
   MERGE (kb:KnowledgeBase {name: 'n2g-kb'})
-  ON CREATE SET kb.id = randomUUID(), kb.version = 0, kb.shapes = [], kb.models = [], kb.format = 2
+  ON CREATE SET kb.id = randomUUID(), kb.version = 0, kb.shapes = [], kb.models = [], kb.format = $format
   SET kb.lock = true
   SET kb.models = kb.models + [x IN [$model] WHERE NOT x IN kb.models]
   REMOVE kb.lock
@@ -47,8 +48,8 @@ WITH m, number
 UNWIND $neurons AS row
 MERGE (n:Neuron {model: $model, layer: row.layer, index: row.index})
 // the neuron's number, on the Neuron and on each of its trie nodes (the trie indexes end in
-// it): (model number * 1000 + layer) * 1000000000 + index (n2g_kb.kb.store.neuron_number)
-WITH m, n, row, (number * 1000 + row.layer) * 1000000000 + row.index AS nid
+// it): (model number * 1000 + layer) * 10000000 + index (n2g_kb.kb.store.neuron_number)
+WITH m, n, row, (number * 1000 + row.layer) * 10000000 + row.index AS nid
 // 1. the neuron's own properties (writing them first locks the Neuron, so a concurrent
 //    writer of the same neuron waits here and then finds the graph this one commits)
 SET n.max_activation = row.max_activation,

@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from n2g_kb.kb.memcache import default_cache_dir, load_state, load_versioned, save_state
-from n2g_kb.kb.precompute import SEPARATOR, escape
+from n2g_kb.kb.precompute import SEPARATOR, WILDCARD, escape
 from n2g_kb.n2g.trie import IGNORE, normalise_token
 
-FORMAT = 1
+FORMAT = 2
 COLUMNS = ["position", "token", "model", "layer", "neuron", "activation", "pattern"]
 
 
@@ -115,7 +115,7 @@ class Matcher:
             for number, exact, shape in plans:
                 if len(shape) > position + 1:
                     continue
-                parts = [IGNORE] * len(shape)
+                parts = [WILDCARD] * len(shape)
                 for i in exact:
                     parts[i] = text[position - i]
                 slot = self.keys.get(SEPARATOR.join(parts))
@@ -244,7 +244,7 @@ def shape_of(pkey: str) -> str:
         else:
             current.append(ch)
     parts.append("".join(current))
-    return "".join("1" if p == IGNORE else "0" for p in parts)
+    return "".join("1" if p == WILDCARD else "0" for p in parts)
 
 
 # ------------------------------------------------------------------- the cached door

@@ -13,7 +13,7 @@ Per trie node (row):
              with `fire` and `token` so query/context reads the strongest completions first
   fire_rank  on firing-token (depth-1) nodes: minus the firing activation (query/fires_on)
   pkey       on pattern-end nodes: the pattern as one string (`pattern_key`), firing token
-             first, going back in the text, wildcards as ``<IGNORE>`` (query/fire, last_token)
+             first, going back in the text, wildcards as ``\\*`` (query/fire, last_token)
 Per neuron:
   firing, context      sorted firing / context token texts (similar, supersets)
   context_importance   each context token's importance, in the order of `context` (the
@@ -34,6 +34,10 @@ from typing import Any
 from n2g_kb.n2g.trie import IGNORE
 
 SEPARATOR = "|"
+WILDCARD = "\\*"
+"""A wildcard inside a pattern key: backslash and star, which no escaped token can be
+(`escape` puts a backslash only before another backslash or a '|'), and 6 characters
+shorter than <IGNORE>: more keys fit in their node's property record."""
 NEURON_FIELDS = (
     "firing", "context", "context_importance", "firing_key", "n_tokens", "n_groups", "group_tokens", "group_sizes", "context_free",
     "repeat_tokens", "repeat_distances",
@@ -47,8 +51,9 @@ def escape(token: str) -> str:
 
 
 def pattern_key(tokens: Iterable[str]) -> str:
-    """Tokens joined into one unambiguous string (the same rule as query/fire's Cypher)."""
-    return SEPARATOR.join(escape(t) for t in tokens)
+    """Tokens joined into one unambiguous string, wildcards as `WILDCARD` (the same rule as
+    query/fire's Cypher)."""
+    return SEPARATOR.join(WILDCARD if t == IGNORE else escape(t) for t in tokens)
 
 
 def mask(tokens: Sequence[str]) -> str:

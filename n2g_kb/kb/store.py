@@ -107,17 +107,19 @@ def _slim(props: dict[str, Any], linked: bool) -> dict[str, Any]:
 
 LAYERS = 1000
 """Layers a model can have in the knowledge base (0 .. LAYERS - 1): a neuron's number holds its layer in 3 digits."""
-UNITS = 1_000_000_000
-"""Neurons (or SAE latents) a layer can have (indexes 0 .. UNITS - 1): a neuron's number holds its index in 9 digits."""
-FORMAT = 2
-"""The graph format this version writes: trie nodes carry their neuron's number (nid), not model, layer and neuron."""
+UNITS = 10_000_000
+"""Neurons (or SAE latents) a layer can have (indexes 0 .. UNITS - 1): a neuron's number holds its index in 7 digits,
+so the numbers of the first models stay below 2^35, which Neo4j stores in one 8-byte property block instead of two."""
+FORMAT = 3
+"""The graph format this version writes: trie nodes carry their neuron's number (nid), not model, layer and neuron
+(format 2, whose numbers held the index in 9 digits), and pattern keys write a wildcard as `\\*` (format 2: <IGNORE>)."""
 
 
 def neuron_number(model_number: int, layer: int, index: int) -> int:
     """A neuron's number (nid), on its Neuron and each of its trie nodes (the trie indexes end
-    in it): (model number * 1000 + layer) * 1000000000 + index, where the model number is the
+    in it): (model number * 1000 + layer) * 10000000 + index, where the model number is the
     model's place in the KnowledgeBase node's list `models`, from 1. Queries read model,
-    layer and index back from it: kb.models[nid / 10^12 - 1], nid / 10^9 % 1000, nid % 10^9."""
+    layer and index back from it: kb.models[nid / 10^10 - 1], nid / 10^7 % 1000, nid % 10^7."""
     return (model_number * LAYERS + layer) * UNITS + index
 
 
@@ -184,7 +186,7 @@ def neuron_params(model: str, results: Sequence[NeuronResult]) -> dict[str, Any]
                 "sae": r.sae,
             }
         )
-    return {"model": model, "neurons": neurons, "shapes": sorted(shapes)}
+    return {"model": model, "neurons": neurons, "shapes": sorted(shapes), "format": FORMAT}
 
 
 def _write_groups(results: Sequence[NeuronResult]) -> list[Sequence[NeuronResult]]:

@@ -38,6 +38,7 @@ from n2g_kb.runners.shard import Shard
 from n2g_kb.n2g.results import NeuronResult
 from n2g_kb.selection import check_bounds, format_ranges, parse_layers, parse_neurons, parse_ranges, parse_spans
 from n2g_kb.kb.models import bind_model, drop_if_empty
+from n2g_kb.kb.store import LAYERS, UNITS
 from n2g_kb.settings import check_device, data_dir, private_dir
 
 DEFAULT_AUGMENTER = N2GConfig().augment_model
@@ -521,6 +522,12 @@ class _Ingest:
             self.neurons = list(check_bounds(parse_ranges(options.latents, "--latents"), model.d_mlp, "--latents", self.name))
         else:
             self.neurons = list(parse_neurons(options.neurons, model.d_mlp, self.name))
+        if self.neurons and max(self.neurons) >= UNITS or self.layers and max(self.layers) >= LAYERS:
+            # before any extraction: the store would refuse their numbers at the first write
+            raise ConfigError(
+                f"{self.name}: the knowledge base numbers layers 0-{LAYERS - 1} and units 0-{UNITS - 1:,} of a layer; "
+                f"select {'--latents' if sae is not None else '--neurons'} and --layers within them"
+            )
         self.config = options.n2g_config()
         bos = 1 if self.config.prepend_bos else 0
         if options.context + bos > model.n_ctx:
