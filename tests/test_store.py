@@ -369,3 +369,13 @@ def test_summary_edges_read_each_context_tokens_importance_from_the_neuron(store
     assert {(r["role"], r["token"]): r["value"] for r in rows} == {
         ("CONTEXT", "of"): 0.25, ("CONTEXT", "the"): 0.5, ("CONTEXT", "in"): 0.75, ("FIRES_ON", "paris"): 0.9,
     }
+
+
+def test_a_unit_index_beyond_the_knowledge_bases_numbers_is_a_one_line_error():
+    from n2g_kb.errors import ConfigError
+    from n2g_kb.kb.store import UNITS, neuron_number, neuron_params
+
+    with pytest.raises(ConfigError, match=r"indexes 0-9,999,999 of a layer; this one is out of that range"):
+        neuron_params("tiny", [_result(0, UNITS)])
+    assert neuron_params("tiny", [_result(0, UNITS - 1)])["neurons"][0]["index"] == UNITS - 1
+    assert neuron_number(2, 999, UNITS - 1) < 2**35  # the second model's numbers fit one property block

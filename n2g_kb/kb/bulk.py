@@ -70,8 +70,8 @@ _STRUCTURE = {"nodes", "roots", "links", "firing", "context", "examples", "metri
 """Keys of a write/neurons row that are not Neuron properties themselves."""
 TRIE_COLUMNS = {
     # the import packs a node's properties into 4-block property records in this order (a
-    # double takes 2 blocks, a short string 1-4, an int 1, nid 2): depth (1 block) right
-    # after pkey (often 3) closes that record, and the 2-block values fill whole records
+    # double takes 2 blocks, a short string 1-4, an int below 2^35 1, so nid 1 for the first
+    # models): depth (1 block) right after pkey (often 3) closes that record
     "pkey": "string", "depth": "long", "end_activation": "double", "nid": "long", "token": "string", "fire": "string",
     "rank": "double", "importance": "double", "activation": "double", "fire_rank": "double",
     "parent": "long", "kind": "string",
