@@ -44,6 +44,7 @@ WITH coalesce(kb.models, []) AS names
 WITH names, [i IN range(0, size(names) - 1) WHERE names[i] = $model][0] + 1 AS number
 CALL (number) {
   MATCH (b:TrieNode)
+  USING INDEX b:TrieNode(fire, token, rank, nid)
   WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL AND b.nid IS NOT NULL
     AND b.depth > size($context)
     AND ($distance IS NULL OR b.depth - size($context) = $distance)
@@ -62,6 +63,7 @@ CALL (number) {
 //    neuron's strongest b has a higher rank (the same index rows, read up to that neuron).
 CALL (chosen) {
   MATCH (b:TrieNode)
+  USING INDEX b:TrieNode(fire, token, rank, nid)
   WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL
     AND b.nid = chosen[-1]
     AND b.depth > size($context)

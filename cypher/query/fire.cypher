@@ -45,6 +45,7 @@ WITH names, number, position, shape, reduce(key = '', i IN range(0, size(shape) 
 // (the trie_pattern_end_nid index holds every value read here: no node is touched; the
 // neuron's number nid holds its model number, layer and index, as in query/fires_on)
 MATCH (e:TrieNode)
+USING INDEX e:TrieNode(pkey, end_activation, nid)
 WHERE e.pkey = key AND e.end_activation IS NOT NULL AND e.nid IS NOT NULL
   AND ($model IS NULL OR e.nid / 10000000000 = number)
   AND ($layer IS NULL OR e.nid / 10000000 % 1000 = $layer)

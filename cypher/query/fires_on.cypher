@@ -31,6 +31,7 @@ WITH coalesce(kb.models, []) AS models
 WITH models, [i IN range(0, size(models) - 1) WHERE models[i] = $model][0] + 1 AS number
 CALL (number) {
   MATCH (a:TrieNode)
+  USING INDEX a:TrieNode(token, fire_rank, nid)
   WHERE a.token = $token AND a.fire_rank IS NOT NULL AND a.nid IS NOT NULL
     AND ($model IS NULL OR a.nid / 10000000000 = number)
     AND ($layer IS NULL OR a.nid / 10000000 % 1000 = $layer)

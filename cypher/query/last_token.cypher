@@ -48,6 +48,7 @@ CALL (shapes, back, number) {
          key + CASE WHEN i > 0 THEN '|' ELSE '' END +
          CASE substring(shape, i, 1) WHEN '1' THEN '\\*' ELSE back[i] END) AS key
   MATCH (e:TrieNode)
+  USING INDEX e:TrieNode(pkey, end_activation, nid)
   WHERE e.pkey = key AND e.end_activation IS NOT NULL AND e.nid IS NOT NULL
     AND ($model IS NULL OR e.nid / 10000000000 = number)
     AND ($layer IS NULL OR e.nid / 10000000 % 1000 = $layer)
@@ -61,6 +62,7 @@ WITH names, number, back, longer, [x IN longer | x.nid] AS taken
 //    $limit-th strongest (index order, stops there), then every one at least that strong
 CALL (back, taken, number) {
   MATCH (e:TrieNode)
+  USING INDEX e:TrieNode(pkey, end_activation, nid)
   WHERE e.pkey = back[0] AND e.end_activation >= $min_activation AND e.nid IS NOT NULL
     AND ($model IS NULL OR e.nid / 10000000000 = number)
     AND ($layer IS NULL OR e.nid / 10000000 % 1000 = $layer)
@@ -71,6 +73,7 @@ CALL (back, taken, number) {
 }
 CALL (back, taken, number, cut) {
   MATCH (e:TrieNode)
+  USING INDEX e:TrieNode(pkey, end_activation, nid)
   WHERE e.pkey = back[0] AND e.end_activation >= cut AND e.end_activation >= $min_activation
     AND e.nid IS NOT NULL
     AND ($model IS NULL OR e.nid / 10000000000 = number)

@@ -6,6 +6,7 @@ MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
 WITH kb.models AS names
 WITH names, [i IN range(0, size(names) - 1) WHERE names[i] = $model][0] + 1 AS number
 MATCH (e:TrieNode)
+USING INDEX e:TrieNode(pkey, end_activation, nid)
 WHERE e.pkey IS NOT NULL AND e.end_activation IS NOT NULL AND e.nid IS NOT NULL
   AND ($model IS NULL OR e.nid / 10000000000 = number)
 RETURN names[e.nid / 10000000000 - 1] AS model, e.nid / 10000000 % 1000 AS layer,
