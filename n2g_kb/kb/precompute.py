@@ -76,7 +76,9 @@ def node_values(rows: Sequence[Mapping[str, Any]], firing: Mapping[str, float]) 
     for row in rows:
         if row.get("parent") is not None:
             children.setdefault(row["parent"], []).append(row["id"])
-    path: dict[Any, list[str]] = {}
+    key: dict[Any, str] = {}  # the pattern key of the path down to a node (root: none)
+    fire: dict[Any, str] = {}  # the firing token of a node's branch
+    depth: dict[Any, int] = {}  # tokens on the path down to a node
     best: dict[Any, float | None] = {}
 
     order: list[Any] = []  # parents before children
@@ -89,10 +91,23 @@ def node_values(rows: Sequence[Mapping[str, Any]], firing: Mapping[str, float]) 
         seen.add(node)
         order.append(node)
         stack.extend(children.get(node, ()))
-    for node in order:
+    wildcard = {IGNORE: WILDCARD}
+    for node in order:  # each key from its parent's: no path is copied
         row = by_id[node]
         parent = row.get("parent")
-        path[node] = [] if parent is None else [*path.get(parent, []), row["token"]]
+        if parent is None:
+            depth[node] = 0
+            continue
+        token = row["token"]
+        part = wildcard.get(token) or escape(token)
+        up = depth.get(parent, 0)
+        depth[node] = up + 1
+        if up:
+            key[node] = key[parent] + SEPARATOR + part
+            fire[node] = fire[parent]
+        else:
+            key[node] = part
+            fire[node] = token
     for node in reversed(order):
         row = by_id[node]
         values = [best[c] for c in children.get(node, ()) if best.get(c) is not None]
@@ -103,14 +118,14 @@ def node_values(rows: Sequence[Mapping[str, Any]], firing: Mapping[str, float]) 
     out = []
     for row in rows:
         node = row["id"]
-        p = path.get(node, [])
+        d = depth.get(node, 0)
         depth1 = row.get("depth") == 1
         out.append(
             {
-                "fire": p[0] if len(p) > 1 else None,
-                "rank": -best[node] if len(p) > 1 and best.get(node) is not None else None,
+                "fire": fire[node] if d > 1 else None,
+                "rank": -best[node] if d > 1 and best.get(node) is not None else None,
                 "fire_rank": -float(firing[row["token"]]) if depth1 and row.get("token") in firing else None,
-                "pkey": pattern_key(p) if p and row.get("end_activation") is not None else None,
+                "pkey": key[node] if d and row.get("end_activation") is not None else None,
             }
         )
     return out
