@@ -329,7 +329,7 @@ def test_a_knowledge_base_of_the_format_before_neuron_numbers_is_migrated_on_fir
     assert query.fires_on(fresh, "rome").astype(object).values.tolist()[0][:3] == ["tiny", 2, 9]
 
 
-def test_a_knowledge_base_of_format_2_gets_short_numbers_and_wildcard_keys(store, neo4j_driver, neo4j_settings):
+def test_a_knowledge_base_of_format_2_gets_short_numbers_and_wildcard_keys(store, neo4j_driver, neo4j_settings, capsys):
     """Format 2 numbered neurons with a 9-digit index and wrote '<IGNORE>' in pattern keys:
     a fresh store migrates it back to exactly what this version writes, and fire (Cypher and
     in memory) and fires_on answer as before."""
@@ -353,7 +353,9 @@ def test_a_knowledge_base_of_format_2_gets_short_numbers_and_wildcard_keys(store
     old = store.read("test/pattern_keys")
     assert any("<IGNORE>" in (r["pkey"] or "") for r in old) and all(r["nid"] >= 10**12 for r in old)
     fresh = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
+    capsys.readouterr()
     assert answers(fresh) == before
+    assert "bringing the knowledge base to graph format 3" in capsys.readouterr().err  # the user is told
     assert fresh.read("test/pattern_keys") == keys
     assert fresh.migrate() == 0
 

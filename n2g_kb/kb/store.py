@@ -12,6 +12,7 @@ graph or fully the new one, never half of each, and re-ingesting never duplicate
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -267,6 +268,9 @@ class Store:
         when the format is current)."""
         if not self._outdated():
             return 0
+        # a one-time pass that can take minutes on a large knowledge base: say what is happening
+        print(f"n2g-kb: bringing the knowledge base to graph format {FORMAT} (once; an interrupted run goes on "
+              "where it stopped) ...", file=sys.stderr, flush=True)
         self._run("admin/migrate_models")
         with self.driver.session(database=self.database) as session:  # IN TRANSACTIONS: an implicit transaction
             done = session.run(cypher.load("admin/migrate_nid"), limit=batch).single()["migrated"]
