@@ -381,3 +381,18 @@ def test_a_unit_index_beyond_the_knowledge_bases_numbers_is_a_one_line_error():
         neuron_params("tiny", [_result(0, UNITS)])
     assert neuron_params("tiny", [_result(0, UNITS - 1)])["neurons"][0]["index"] == UNITS - 1
     assert neuron_number(2, 999, UNITS - 1) < 2**35  # the second model's numbers fit one property block
+
+
+def test_a_knowledge_base_begun_by_any_write_is_in_the_current_format(store):
+    """Whichever write creates the KnowledgeBase node (model, run or neurons) marks it with
+    the current format, so a later store finds nothing to migrate."""
+    from n2g_kb.kb.store import FORMAT
+
+    for begin in (lambda: store.upsert_model("tiny", n_layers=2, d_mlp=16),
+                  lambda: store.start_run("run-format", "tiny"),
+                  lambda: store.write_neurons("tiny", [_result(0, 1)])):
+        store.clear()
+        begin()
+        store.write_neurons("tiny", [_result(0, 2)])
+        assert store.read("admin/format")[0]["format"] == FORMAT
+        assert store.migrate() == 0

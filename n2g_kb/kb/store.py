@@ -319,10 +319,10 @@ class Store:
 
     # -- writing -------------------------------------------------------------------------
     def upsert_model(self, name: str, **props: Any) -> None:
-        self.write("write/model", name=name, props=props)
+        self.write("write/model", name=name, props=props, format=FORMAT)
 
     def start_run(self, run_id: str, model: str, **props: Any) -> None:
-        self.write("write/run_start", id=run_id, model=model, props=_jsonable(props))
+        self.write("write/run_start", id=run_id, model=model, props=_jsonable(props), format=FORMAT)
 
     def finish_run(self, run_id: str, status: str, **props: Any) -> None:
         self.write("write/run_finish", id=run_id, status=status, props=_jsonable(props))
