@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from n2g_kb.errors import ConfigError
-from n2g_kb.kb.store import FORMAT
 
 IDENTITY = ("source", "n_layers", "d_mlp", "kind", "sae")
 """The Model properties that say which model a name holds (one a stored Model lacks, as
@@ -46,7 +45,7 @@ def bind_model(store: Any, name: str, props: dict[str, Any], *, replace: bool = 
             )
         neurons = delete_model_graphs(store, name)
         note = f"replaced the stored {name!r} ({_describe(stored)}, {neurons:,} neurons deleted)"
-    store.write("write/model", name=name, props=props, format=FORMAT)
+    store.upsert_model(name, **props)
     return note
 
 

@@ -91,7 +91,6 @@ def node_values(rows: Sequence[Mapping[str, Any]], firing: Mapping[str, float]) 
         seen.add(node)
         order.append(node)
         stack.extend(children.get(node, ()))
-    wildcard = {IGNORE: WILDCARD}
     for node in order:  # each key from its parent's: no path is copied
         row = by_id[node]
         parent = row.get("parent")
@@ -99,7 +98,7 @@ def node_values(rows: Sequence[Mapping[str, Any]], firing: Mapping[str, float]) 
             depth[node] = 0
             continue
         token = row["token"]
-        part = wildcard.get(token) or escape(token)
+        part = WILDCARD if token == IGNORE else escape(token)
         up = depth.get(parent, 0)
         depth[node] = up + 1
         if up:
