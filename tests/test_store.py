@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from n2g_kb.errors import DatabaseError, NotFoundError
+from n2g_kb.errors import ConfigError, DatabaseError, NotFoundError
+from n2g_kb.kb.store import WRITE_GROUP_NEURONS as WRITE_GROUP_NEURONS_FOR_TESTS
 from n2g_kb.n2g.results import Example, NeuronResult
 
 WEIRD = ["it's", 'say "hi"', "back\\slash", "new\nline", "ünïcødé ✓", "ĠParis", "Ċ", "<|endoftext|>"]
@@ -254,6 +255,46 @@ def test_a_large_batch_is_written_in_groups_and_a_failing_group_loses_only_its_o
     assert written == set(range(2 * WRITE_GROUP_NEURONS))
     for r in results[: 2 * WRITE_GROUP_NEURONS]:
         assert store.load_neuron("tiny", 0, r.index).trie_nodes == r.trie_nodes
+
+
+def test_groups_written_concurrently_land_whole_and_a_neuron_given_twice_keeps_its_later_version(store, monkeypatch):
+    from n2g_kb.kb import store as store_module
+    from n2g_kb.kb.store import WRITE_GROUP_NEURONS
+
+    monkeypatch.setenv("N2GKB_WRITE_CONCURRENCY", "3")
+    n = 4 * WRITE_GROUP_NEURONS + 3
+    results = [_result(3, i, firing=f"tok{i}", context=[f"ctx{i % 5}", "in"]) for i in range(n)]
+    seen: list[int] = []
+    real = store_module.Store._write_group
+
+    def spy(self, model, group, *args):
+        seen.append(len(group))
+        return real(self, model, group, *args)
+
+    monkeypatch.setattr(store_module.Store, "_write_group", spy)
+    _, before = store.kb_version()
+    written = store.write_neurons("tiny", results)
+    assert [r.index for r in written] == list(range(n))  # in the order given
+    assert sorted(seen) == sorted([WRITE_GROUP_NEURONS] * 4 + [3])
+    _, after = store.kb_version()
+    assert after == before + 5
+    for r in results:
+        loaded = store.load_neuron("tiny", 3, r.index)
+        assert loaded.trie_nodes == r.trie_nodes and loaded.firing_tokens == r.firing_tokens
+    assert store.read("ingest/audit_orphans", model="tiny")[0] == {
+        "orphan_trie_nodes": 0, "orphan_examples": 0, "trie_nodes_without_neuron": 0}
+    # the same neuron in the first and the last group: written one group after another
+    twice = [_result(4, 0, firing="first")] + [_result(4, i, firing=f"t{i}") for i in range(1, WRITE_GROUP_NEURONS + 2)]
+    twice.append(_result(4, 0, firing="last"))
+    store.write_neurons("tiny", twice)
+    assert store.load_neuron("tiny", 4, 0).firing_tokens == {"last": 0.9}
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_write_concurrency_is_a_one_line_error(store, monkeypatch, value):
+    monkeypatch.setenv("N2GKB_WRITE_CONCURRENCY", value)
+    with pytest.raises(ConfigError, match="N2GKB_WRITE_CONCURRENCY"):
+        store.write_neurons("tiny", [_result(5, i) for i in range(2 * WRITE_GROUP_NEURONS_FOR_TESTS)])
 
 
 def test_write_groups_keep_order_and_bound_neurons_and_trie_nodes():
