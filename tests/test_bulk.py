@@ -4,6 +4,7 @@ the same neurons give the same graph and the same answers to every query."""
 from __future__ import annotations
 
 import os
+import random
 import socket
 
 import pytest
@@ -210,3 +211,15 @@ def test_worker_processes_write_the_same_files_as_one_process(tmp_path, monkeypa
                         (stats.neurons, stats.trie_nodes, stats.nodes, stats.relationships))
     assert out["1"] == out["2"]
     assert "trie_nodes.csv" in out["1"][1] and not any(".p0" in name for name in out["1"][1])  # parts joined
+
+
+def test_a_list_of_floats_is_written_as_each_float_on_its_own():
+    # the fast path (the list's own repr) gives the cells the per-item path gives
+    from n2g_kb.kb.bulk import ARRAY_DELIMITER, _list_cell
+
+    cell = _list_cell("double[]")
+    rng = random.Random(5)
+    values = [rng.uniform(-3, 3) for _ in range(500)] + [0.1, 1e-300, -2.5, 3.0, 1e16, 123456789.125, -0.0, 5e-324]
+    assert cell(values) == ARRAY_DELIMITER.join(repr(v) for v in values)
+    assert cell([2, 0.5]) == f"2{ARRAY_DELIMITER}0.5"  # ints among the floats: item by item
+    assert cell([]) is None

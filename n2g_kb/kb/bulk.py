@@ -137,6 +137,9 @@ def _list_cell(kind: str) -> Callable[[Any], str | None]:
     def cell(value: Any) -> str | None:
         if not value:
             return None
+        if kind == "double[]" and type(value) is list and all(type(v) is float for v in value):
+            # the list's own repr writes each float as repr does, in one C-level pass
+            return repr(value)[1:-1].replace(", ", ARRAY_DELIMITER)
         if item is not None:
             return ARRAY_DELIMITER.join(map(item, value))
         joined = ARRAY_DELIMITER.join(map(str, value))
@@ -555,7 +558,7 @@ def swap_in(server: Any, staging_data: Path) -> None:
                 moved.append((aside, dst))
             dst.parent.mkdir(parents=True, exist_ok=True)
             src.rename(dst)
-        server.start()
+        server.start(http=False)  # the index build needs Bolt only
     except BaseException as e:
         server.stop()
         for src, dst in pairs:

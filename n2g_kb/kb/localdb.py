@@ -415,13 +415,14 @@ class LocalNeo4j:
         )
 
     # -- start / stop --------------------------------------------------------------------
-    def start(self, on_status=None) -> tuple[int, bool]:
-        """Start the server unless it runs. Returns (pid, started_now)."""
+    def start(self, on_status=None, http: bool = True) -> tuple[int, bool]:
+        """Start the server unless it runs. Returns (pid, started_now). With `http` False it
+        returns once Bolt answers (the HTTP port, for Neo4j Browser, opens about a second later)."""
         say = on_status or (lambda msg: None)
         with self._lock():
             pid = self.running_pid()
             if pid is not None:
-                self._wait_ready(lambda: None if pid_alive(pid) else -1)  # it may still be starting
+                self._wait_ready(lambda: None if pid_alive(pid) else -1, http)  # it may still be starting
                 return pid, False
             java = find_java()
             if not self.is_assembled():
@@ -455,11 +456,12 @@ class LocalNeo4j:
             log.close()
             fault_point("db-server-spawned")
             self._write_state(proc.pid)
-            self._wait_ready(proc.poll)
+            self._wait_ready(proc.poll, http)
             return proc.pid, True
 
-    def _wait_ready(self, exit_code) -> None:
-        """Waits for both ports; `exit_code()` is None while the server process lives."""
+    def _wait_ready(self, exit_code, http: bool = True) -> None:
+        """Waits for the Bolt port (and the HTTP port, with `http`); `exit_code()` is None
+        while the server process lives."""
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
             if exit_code() is not None:
@@ -468,9 +470,9 @@ class LocalNeo4j:
                     f"Neo4j exited during start-up (code {exit_code()}); see {self.home / 'logs'} "
                     "(neo4j.log, console.log) for the cause"
                 )
-            if _port_open(self.settings.bolt_port) and _port_open(self.settings.http_port):
+            if _port_open(self.settings.bolt_port) and (not http or _port_open(self.settings.http_port)):
                 return
-            time.sleep(0.5)
+            time.sleep(0.2)
         raise LocalServerError(
             f"Neo4j did not open port {self.settings.bolt_port} within {_START_TIMEOUT_S:.0f} s; "
             f"see {self.home / 'logs'} and stop it with `n2gkb db stop`"
