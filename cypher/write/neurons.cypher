@@ -1,5 +1,5 @@
 // Writes a batch of neurons, replacing each one's previous graph, in ONE statement (the
-// store runs it in one transaction of at most 16 neurons, so every neuron lands whole or
+// store runs it in one transaction of at most 8 neurons (two such transactions may run at once), so every neuron lands whole or
 // not at all).
 // Each Neuron is found with MERGE (a unique-index seek) and everything else hangs off
 // it, so no step depends on the planner choosing an index for a MATCH.

@@ -29,11 +29,13 @@ from n2g_kb.settings import ConnectionSettings
 
 _SHORT = MAX_TOKEN_BYTES // 4
 _WRITE_ATTEMPTS = 4  # a chunk whose neurons another writer created first is written again
-WRITE_GROUP_NEURONS = 16
+WRITE_GROUP_NEURONS = 8
 WRITE_GROUP_NODES = 4_000
 """At most this many neurons, and about this many trie nodes, per write transaction: a
-transaction that replaces many neurons' graphs slows down with its size (bench/ingest.py:
-64 neurons per transaction replaced at 6-9k graph elements/s, 16 at 14-18k)."""
+transaction that replaces many neurons' graphs slows down with its size (bench/ingest.py,
+one transaction at a time: 64 neurons per transaction replaced at 6-9k graph elements/s, 16
+at 14-18k; two in flight, three runs each: 32 neurons replaced at 21.5-26.1k, 16 at
+25.9-31.3k, 8 at 27.7-34.8k)."""
 WRITE_CONCURRENCY = 2
 """Write transactions in flight at once (N2GKB_WRITE_CONCURRENCY overrides it): one
 transaction runs on one server core, so a second one in flight keeps another core busy

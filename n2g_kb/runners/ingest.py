@@ -9,7 +9,7 @@
      reuses the mined examples checkpointed by an earlier attempt of the same run
      (`<data dir>/runs/<run id>/mined.pt`);
   5. extracts the neurons layer by layer in chunks (`n2g_kb.n2g.extract.extract_neurons`) and
-     writes each chunk with `Store.write_neurons` (transactions of at most 16 neurons, so
+     writes each chunk with `Store.write_neurons` (transactions of at most 8 neurons, so
      a neuron is stored whole or not at all) on a background thread while the next chunk runs;
   6. marks the Run finished with counts and timings.
 Ctrl-C waits for the writes in flight, marks the run interrupted and re-raises; a crash
