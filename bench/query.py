@@ -1,6 +1,6 @@
 """Query latency on a knowledge base of at least a million trie nodes.
 
-    python bench/query.py [--nodes 1000000] [--runs 30] [--seed 0] [--json OUT]
+    python bench/query.py [--nodes 1000000] [--runs 100] [--seed 0] [--json OUT]
 
 Builds (once) a synthetic model of N2G-shaped neurons: per neuron a few firing tokens,
 each with patterns of up to five context tokens and wildcards drawn from a Zipf-like
