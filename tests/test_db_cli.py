@@ -186,3 +186,46 @@ def test_generated_passwords_are_letters_and_digits_so_the_admin_tool_takes_them
     passwords = [new_password() for _ in range(2000)]
     assert all(p.isalnum() and p.isascii() and len(p) == 24 for p in passwords)
     assert len(set(passwords)) == len(passwords)
+
+
+def test_a_stopped_server_leaves_a_class_archive_that_the_next_start_maps_in(local_env, tmp_path):
+    from n2g_kb.kb.localdb import find_java
+
+    server = LocalNeo4j(LocalServerSettings.from_env_dict(local_env))
+    server.assemble()
+    java, classpath = find_java(), server._classpath()
+    finals = list(server.lib_dir.glob("classes-*.jsa"))
+    for f in finals:  # other servers of this cache wrote one already: set it aside
+        f.unlink()
+    state_file = Path(local_env["N2GKB_DATA_DIR"]) / "neo4j" / "server.json"
+    try:
+        assert runner.invoke(app, ["db", "start"], env=local_env).exit_code == 0
+        pending = json.loads(state_file.read_text())["class_archive"]
+        assert pending and pending.endswith(".tmp")
+        assert runner.invoke(app, ["db", "stop"], env=local_env).exit_code == 0
+        assert not Path(pending).exists()
+        (final,) = server.lib_dir.glob("classes-*.jsa")
+        assert server._class_archive(java, classpath) == (None, ["-XX:+IgnoreUnrecognizedVMOptions", f"-XX:SharedArchiveFile={final}"])
+
+        assert runner.invoke(app, ["db", "start"], env=local_env).exit_code == 0
+        state = json.loads(state_file.read_text())
+        assert state["class_archive"] is None
+        cmdline = Path(f"/proc/{state['pid']}/cmdline").read_bytes().split(b"\0")
+        assert f"-XX:SharedArchiveFile={final}".encode() in cmdline
+        assert "Nodes:          0" in runner.invoke(app, ["db", "status"], env=local_env).output
+    finally:
+        runner.invoke(app, ["db", "stop"], env=local_env)
+
+
+def test_a_class_archive_is_kept_only_from_a_server_that_stopped_cleanly(tmp_path, monkeypatch):
+    pending = tmp_path / "classes-abc.jsa.123-456.tmp"
+    pending.write_bytes(b"cut short")
+    LocalNeo4j._keep_archive(str(pending), whole=False)
+    assert not pending.exists() and not (tmp_path / "classes-abc.jsa").exists()
+    pending.write_bytes(b"whole")
+    LocalNeo4j._keep_archive(str(pending), whole=True)
+    assert not pending.exists() and (tmp_path / "classes-abc.jsa").read_bytes() == b"whole"
+    monkeypatch.setenv("N2GKB_NEO4J_CDS", "off")
+    server = LocalNeo4j(LocalServerSettings(cache_dir=tmp_path, data_dir=tmp_path / "data", bolt_port=1, http_port=2,
+                                            heap="512m", pagecache="128m"))
+    assert server._class_archive("java", "a.jar") == (None, [])
