@@ -134,16 +134,18 @@ def bench_store(store, n_neurons: int, n_nodes: int, chunk: int) -> dict:
     trie_elements = 2 * trie_nodes  # each trie node + its incoming NEXT / HAS_TRIE edge
     out = {"neurons": n_neurons, "chunk": chunk, "trie_nodes": trie_nodes}
     # warm-up (not timed): the server compiles the write statement and its JIT warms up, as
-    # on a server in use (an ingest writes thousands of neurons): as many neurons as are
-    # timed, written and then replaced; then the database is emptied again. One chunk of
-    # warm-up left the JVM cold: the timed phases then ran at 13-19k elements/s one time,
-    # 23-27k the next
+    # on a server in use (an ingest writes thousands of neurons): three times as many
+    # neurons as are timed, each written and then replaced; then the database is emptied
+    # again. One chunk of warm-up left the JVM cold (the timed phases ran at 13-19k
+    # elements/s one time, 23-27k the next), and writes kept getting faster over the first
+    # ~2,000 neurons (256 neurons replaced at 20k, 29k, then 35k graph elements/s)
     warm_rng = random.Random(2)
     warm = [synthetic_result("warmup", 0, i, n_nodes, warm_rng) for i in range(n_neurons)]
-    for _ in range(2):
-        for i in range(0, n_neurons, chunk):
-            store.write_neurons("warmup", warm[i : i + chunk])
-    store.clear()
+    for _ in range(3):
+        for _ in range(2):
+            for i in range(0, n_neurons, chunk):
+                store.write_neurons("warmup", warm[i : i + chunk])
+        store.clear()
     for phase in ("fresh", "replace"):
         before = store.counts()
         start = time.perf_counter()
