@@ -165,3 +165,16 @@ def test_docker_compose_publishes_neo4j_on_localhost_only():
     ports = compose["services"]["neo4j"]["ports"]
     assert ports and all(p.startswith("127.0.0.1:") for p in ports)
     assert "all interfaces" in (ROOT / "docker-compose.yml").read_text()  # how to expose it
+
+
+def test_a_bad_write_concurrency_stops_an_ingest_before_its_model_loads(cli_env, store, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some text", encoding="utf-8")
+    env = cli_env | {"N2GKB_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "300", "N2GKB_WRITE_CONCURRENCY": "none"}
+    # the model path does not exist: the setting is refused before anything tries to load it
+    result = runner.invoke(app, ["ingest", str(tmp_path / "no-model"), "--layers", "0", "--corpus", str(corpus),
+                                 "--augmenter", "none"], env=env)
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "N2GKB_WRITE_CONCURRENCY='none'" in errors[0], result.output
+    assert store.counts() == {"nodes": 0, "relationships": 0}

@@ -214,7 +214,7 @@ def test_worker_processes_write_the_same_files_as_one_process(tmp_path, monkeypa
 
 
 def test_a_list_of_floats_is_written_as_each_float_on_its_own():
-    # the fast path (the list's own repr) gives the cells the per-item path gives
+    # each float as repr writes it (the shortest text that reads back as the same double)
     from n2g_kb.kb.bulk import ARRAY_DELIMITER, _list_cell
 
     cell = _list_cell("double[]")

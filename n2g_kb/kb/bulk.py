@@ -137,9 +137,6 @@ def _list_cell(kind: str) -> Callable[[Any], str | None]:
     def cell(value: Any) -> str | None:
         if not value:
             return None
-        if kind == "double[]" and type(value) is list and all(type(v) is float for v in value):
-            # the list's own repr writes each float as repr does, in one C-level pass
-            return repr(value)[1:-1].replace(", ", ARRAY_DELIMITER)
         if item is not None:
             return ARRAY_DELIMITER.join(map(item, value))
         joined = ARRAY_DELIMITER.join(map(str, value))

@@ -12,6 +12,7 @@ graph or fully the new one, never half of each, and re-ingesting never duplicate
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -45,8 +46,6 @@ elements/s, replacing 17-19k -> 33-35k; a third gained nothing)."""
 
 def write_concurrency() -> int:
     """WRITE_CONCURRENCY, or N2GKB_WRITE_CONCURRENCY where it is set (1: one transaction at a time)."""
-    import os
-
     raw = os.environ.get("N2GKB_WRITE_CONCURRENCY")
     if not raw:
         return WRITE_CONCURRENCY

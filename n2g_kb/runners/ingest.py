@@ -38,7 +38,7 @@ from n2g_kb.runners.shard import Shard
 from n2g_kb.n2g.results import NeuronResult
 from n2g_kb.selection import check_bounds, format_ranges, parse_layers, parse_neurons, parse_ranges, parse_spans
 from n2g_kb.kb.models import bind_model, drop_if_empty
-from n2g_kb.kb.store import LAYERS, UNITS
+from n2g_kb.kb.store import LAYERS, UNITS, write_concurrency
 from n2g_kb.settings import check_device, data_dir, private_dir
 
 DEFAULT_AUGMENTER = N2GConfig().augment_model
@@ -441,6 +441,7 @@ class _Ingest:
         self, load_model: Callable[..., Any], load_augmenter: Callable[..., Any], load_sae: Callable[..., Any]
     ) -> IngestSummary:
         options = self.options
+        write_concurrency()  # a bad N2GKB_WRITE_CONCURRENCY fails here, not at the first write
         sae = load_sae(options.sae) if options.sae is not None else None  # fails in seconds, before the model
         self.emit("load", detail=options.model)
         self.model = load_model(options.model, device=options.device, dtype=options.dtype)
