@@ -23,6 +23,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+NASTY_TOKENS = [
+    "", '"', '""', '"x', 'x"', "\\", '\\"', '\\\\""', "new\nline", "\r\n", "\r", "\t", ";", ",", ',"\n', "\x1f", "a\x1fb",
+    "\x00", "[", "]", '["x"]', "\\u0041", "ünïcødé ✓", "日本語", "🙂", "\u2028", "  spaced  ", "'",
+]
+NASTY_FLOATS = [1e-300, -0.0, 3.4028234663852886e38, 5e-324, 2.225073858507201e-308, 1.7976931348623157e308, 0.1, 1 / 3,
+                float("inf"), float("-inf")]
+
+
 def results_with_examples():
     results = fixture_results()
     for r in results[:3]:
@@ -30,7 +38,20 @@ def results_with_examples():
             Example(tokens=["I", " live", " in", ' "Paris"', "\n"], activations=[0.0, 0.1, 0.25, 2.5, -0.125], split="train"),
             Example(tokens=[" in", " Paris,"], activations=[0.1, 2.2], split="test"),
         ]
+    # tokens that CSV quoting, JSON escaping and neo4j-admin's parser must all carry through
+    results[3].examples = [
+        Example(tokens=NASTY_TOKENS, activations=(NASTY_FLOATS * 3)[: len(NASTY_TOKENS)], split="train"),
+        Example(tokens=[], activations=[], split="sample"),
+        Example(tokens=['"', ""], activations=[-0.0, 5e-324], split="test"),
+    ]
     return results
+
+
+def _bits(examples):
+    """Examples compared exactly: -0.0 is not 0.0 here."""
+    import numpy as np
+
+    return [(e.split, list(e.tokens), np.asarray(e.activations, "<f8").tobytes()) for e in examples]
 
 
 MODELS = {
@@ -149,6 +170,12 @@ def test_bulk_and_bolt_writes_store_the_same_neurons(bulk_store, bolt_store):
         a = bolt_store.load_neuron(r.model, r.layer, r.index)
         b = bulk_store.load_neuron(r.model, r.layer, r.index)
         assert a == b, r.key
+        assert _bits(a.examples) == _bits(b.examples) == _bits(r.examples), r.key
+        if r.examples:
+            where = {"model": r.model, "layer": r.layer, "index": r.index}
+            bolt_node = bolt_store.read("test/examples_node", **where)[0]["props"]
+            assert bulk_store.read("test/examples_node", **where)[0]["props"] == bolt_node
+            assert "tokens_json" in bolt_node and "tokens" not in bolt_node
     assert bulk_store.counts() == {
         k: v for k, v in bolt_store.counts().items()
     }

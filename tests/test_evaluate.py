@@ -202,6 +202,20 @@ def test_evaluating_the_stored_graph_writes_the_hand_figures_onto_the_neuron(sto
     assert json.loads(row["eval_settings_json"])["ngram_context"] == 1
 
 
+def test_a_neuron_whose_examples_node_holds_the_arrays_of_earlier_versions_still_evaluates(store):
+    """Examples nodes written before tokens_json / activations_f64 hold a string[] and a double[]."""
+    neuron = _hand_neuron()
+    store.write_neurons("tiny", [neuron])
+    converted = store.write(
+        "test/array_examples", model="tiny", layer=0, index=0,
+        tokens=[t for e in neuron.examples for t in e.tokens], activations=[a for e in neuron.examples for a in e.activations],
+    )
+    assert converted[0]["converted"] == 1
+    assert "tokens_json" not in store.read("test/examples_node", model="tiny", layer=0, index=0)[0]["props"]
+    evaluation = evaluate_stored(store, "tiny")
+    assert [n.metrics for n in evaluation.neurons] == [pytest.approx(HAND, abs=1e-12)]
+
+
 def test_a_trie_loaded_from_neo4j_predicts_exactly_what_the_in_memory_trie_predicts(store):
     rng = random.Random(0)
     built = [_random_neuron(rng, VOCAB, layer, index) for layer in range(2) for index in range(4)]

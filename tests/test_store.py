@@ -155,30 +155,124 @@ def test_the_unit_kind_and_sae_are_stored_on_the_neuron_and_read_back(store):
     assert (plain.kind, plain.sae) == ("neuron", None)
 
 
-def test_a_neurons_examples_are_one_node_of_arrays_and_read_back_in_order(store):
+NASTY_TOKENS = [
+    "", '"', '""', "\\", '\\"', '\\\\""', "new\nline", "\r\n", "\r", "\t", ";", ",", ",;\"", "\x1f", "a\x1fb", "\x00",
+    "[", "]", '["x"]', "\\u0041", "ünïcødé ✓", "日本語", "🙂", "\u2028", "Ġ", "<|endoftext|>", "  spaced  ", "'",
+]
+NASTY_FLOATS = [
+    1e-300, -0.0, 0.0, 3.4028234663852886e38, 5e-324, -5e-324, 2.2250738585072014e-308, 2.225073858507201e-308,
+    1.7976931348623157e308, -1.7976931348623157e308, 0.1, 1 / 3, -2.5, 123456789.125, 1e16, float("inf"), float("-inf"),
+]
+
+
+def _nasty_examples() -> list[Example]:
+    """Examples whose tokens hold quotes, backslashes, newlines, delimiters, unicode and empty
+    strings, and whose activations are extreme, signed-zero and subnormal floats."""
+    floats = (NASTY_FLOATS * 3)[: len(NASTY_TOKENS)]
+    return [
+        Example(NASTY_TOKENS, floats, "train"),
+        Example([], [], "sample"),
+        Example(list(reversed(NASTY_TOKENS[:7])), list(reversed(floats[:7])), "test"),
+        Example([" Paris"], [2.0], "random"),
+    ]
+
+
+def _bits(examples: list[Example]) -> list[tuple[str, list[str], bytes]]:
+    """Examples compared exactly: -0.0 is not 0.0 here."""
+    import numpy as np
+
+    return [(e.split, list(e.tokens), np.asarray(e.activations, "<f8").tobytes()) for e in examples]
+
+
+def test_examples_pack_into_two_strings_and_unpack_bit_for_bit():
+    import base64
+
+    import numpy as np
+
     from n2g_kb.kb.store import pack_examples, unpack_examples
 
+    examples = _nasty_examples()
+    packed = pack_examples(examples)
+    assert set(packed) == {"splits", "lengths", "tokens_json", "activations_f64"}
+    assert packed["splits"] == ["train", "sample", "test", "random"]
+    assert packed["lengths"] == [len(NASTY_TOKENS), 0, 7, 1]
+    # the documented reading of the two strings
+    assert json.loads(packed["tokens_json"]) == [t for e in examples for t in e.tokens]
+    decoded = np.frombuffer(base64.b64decode(packed["activations_f64"]), "<f8")
+    assert decoded.tobytes() == np.asarray([a for e in examples for a in e.activations], "<f8").tobytes()
+    assert "\n" not in packed["tokens_json"] and "\x1f" not in packed["tokens_json"]  # written as JSON escapes
+    assert _bits(unpack_examples(packed)) == _bits(examples)
+    odd = [float("nan"), np.float32(0.1)]  # NaN's bits kept; a numpy float32 stored as its float64
+    packed = pack_examples([Example(["a", "b"], odd, "train")])
+    assert base64.b64decode(packed["activations_f64"]) == np.asarray(odd, "<f8").tobytes()
+    assert pack_examples([]) is None and unpack_examples(None) == []
+
+
+def test_examples_node_arrays_of_earlier_versions_unpack():
+    from n2g_kb.kb.store import unpack_examples
+
+    examples = _nasty_examples()
+    earlier = {
+        "splits": [e.split for e in examples],
+        "lengths": [len(e.tokens) for e in examples],
+        "tokens": [t for e in examples for t in e.tokens],
+        "activations": [a for e in examples for a in e.activations],
+    }
+    assert _bits(unpack_examples(earlier)) == _bits(examples)
+
+
+def test_a_neurons_examples_are_one_node_of_two_strings_and_read_back_in_order(store):
     result = _result(0, 5)
-    result.examples = [
-        Example(["a", "", "new\nline"], [0.5, -0.25, 1.0], "train"),
-        Example([], [], "sample"),
-        Example([" Paris"], [2.0], "test"),
-        Example(["x", "y"], [0.0, 0.125], "train"),
-    ]
-    assert unpack_examples(pack_examples(result.examples)) == result.examples
+    result.examples = _nasty_examples()
     store.write_neurons("tiny", [result])
     counts = store.read("test/neuron_counts", model="tiny", layer=0, index=5)[0]
     assert (counts["example_nodes"], counts["examples"]) == (1, 4)
-    assert store.load_neuron("tiny", 0, 5).examples == result.examples
+    node = store.read("test/examples_node", model="tiny", layer=0, index=5)[0]["props"]
+    assert set(node) == {"model", "layer", "neuron", "splits", "lengths", "tokens_json", "activations_f64"}
+    assert isinstance(node["tokens_json"], str) and isinstance(node["activations_f64"], str)
+    assert _bits(store.load_neuron("tiny", 0, 5).examples) == _bits(result.examples)
+    from n2g_kb.kb.store import result_from_record
+
+    loaded = store.read("eval/neurons_load", model="tiny", keys=[{"layer": 0, "index": 5}])
+    assert _bits(result_from_record(loaded[0]).examples) == _bits(result.examples)
     evaluable = store.read("eval/neurons", model="tiny", layers=[0], neurons=[5])[0]
-    assert (evaluable["n_train"], evaluable["n_test"]) == (2, 1)
+    assert (evaluable["n_train"], evaluable["n_test"]) == (1, 1)
+
+
+def test_an_examples_node_of_arrays_written_before_still_reads_and_is_replaced(store):
+    """Knowledge bases written before the two strings hold tokens string[] / activations double[]."""
+    from n2g_kb.kb.store import result_from_record
+
+    result = _result(0, 8)
+    result.examples = _nasty_examples()
+    store.write_neurons("tiny", [result])
+    converted = store.write(
+        "test/array_examples", model="tiny", layer=0, index=8,
+        tokens=[t for e in result.examples for t in e.tokens], activations=[a for e in result.examples for a in e.activations],
+    )
+    assert converted[0]["converted"] == 1
+    node = store.read("test/examples_node", model="tiny", layer=0, index=8)[0]["props"]
+    assert "tokens_json" not in node and isinstance(node["tokens"], list) and isinstance(node["activations"], list)
+    assert _bits(store.load_neuron("tiny", 0, 8).examples) == _bits(result.examples)
+    loaded = store.read("eval/neurons_load", model="tiny", keys=[{"layer": 0, "index": 8}])
+    assert _bits(result_from_record(loaded[0]).examples) == _bits(result.examples)
+    audit = {row["index"]: row for row in store.read("ingest/audit_neurons", model="tiny")}
+    assert audit[8]["examples"] == 4
+    store.write_neurons("tiny", [result])  # re-writing stores the two strings
+    assert "tokens_json" in store.read("test/examples_node", model="tiny", layer=0, index=8)[0]["props"]
+    assert store.read("test/neuron_counts", model="tiny", layer=0, index=8)[0]["example_nodes"] == 1
 
 
 def test_a_knowledge_base_with_one_example_node_per_example_still_reads_and_is_replaced(store):
     """Knowledge bases written before the Examples node hold one Example node per example."""
     result = _result(0, 6)
     store.write_neurons("tiny", [result])
-    assert store.write("test/legacy_examples", model="tiny", layer=0, index=6)[0]["converted"] == 2
+    examples = [
+        {"split": e.split, "idx": [x.split for x in result.examples[:i]].count(e.split), "pos": i, "tokens": e.tokens,
+         "activations": e.activations}
+        for i, e in enumerate(result.examples)
+    ]
+    assert store.write("test/legacy_examples", model="tiny", layer=0, index=6, examples=examples)[0]["converted"] == 2
     counts = store.read("test/neuron_counts", model="tiny", layer=0, index=6)[0]
     assert counts["example_nodes"] == 0
     assert store.load_neuron("tiny", 0, 6).examples == result.examples

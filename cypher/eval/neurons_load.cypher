@@ -1,6 +1,7 @@
 // A batch of neurons with their trie rows and examples, one record per neuron, in the
 // shape of read/neuron (so n2g_kb.kb.store.result_from_record rebuilds each one): packed
-// holds the Examples node's arrays, examples the Example nodes of an older knowledge base.
+// holds the Examples node's properties (n2g_kb.kb.store.unpack_examples reads its current
+// strings and its earlier arrays), examples the Example nodes of an older knowledge base.
 // Values are read through properties(...) so absent keys give null without warnings.
 // Parameters: $model, $keys (list of maps: layer, index).
 UNWIND $keys AS key
@@ -20,9 +21,8 @@ CALL (n) {
 }
 CALL (n) {
   OPTIONAL MATCH (n)-[:HAS_EXAMPLES]->(x:Examples)
-  WITH properties(x) AS p LIMIT 1
-  RETURN CASE WHEN p IS NOT NULL THEN
-    {splits: p.splits, lengths: p.lengths, tokens: p.tokens, activations: p.activations} END AS packed
+  RETURN properties(x) AS packed
+  LIMIT 1
 }
 CALL (n) {
   OPTIONAL MATCH (n)-[:HAS_EXAMPLE]->(e:Example)

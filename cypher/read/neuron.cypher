@@ -1,7 +1,9 @@
 // One neuron's properties, the rows of its trie (reached from the Neuron; the rows of
 // n2g_kb.n2g.trie.Trie.to_rows) and its examples: `packed` holds the
-// arrays of its Examples node (n2g_kb.kb.store.unpack_examples); `examples` the Example
-// nodes of a knowledge base written before the Examples node (one per example).
+// properties of its Examples node (n2g_kb.kb.store.unpack_examples reads both the two
+// strings tokens_json / activations_f64 and the arrays tokens / activations written
+// before them); `examples` the Example nodes of a knowledge base written before the
+// Examples node (one per example).
 // Parameters: $model, $layer, $index.
 MATCH (n:Neuron {model: $model, layer: $layer, index: $index})
 CALL (n) {
@@ -20,7 +22,7 @@ CALL (n) {
 }
 CALL (n) {
   OPTIONAL MATCH (n)-[:HAS_EXAMPLES]->(x:Examples)
-  RETURN x {.splits, .lengths, .tokens, .activations} AS packed
+  RETURN properties(x) AS packed
   LIMIT 1
 }
 CALL (n) {

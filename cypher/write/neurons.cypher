@@ -23,8 +23,12 @@
 //             of every NEXT edge; a child is one token further back in the text),
 //   firing   (token, activation), context (tokens; their importances are in
 //            derived.context_importance, in the order of derived.context),
-//   examples (null, or the arrays of the neuron's one Examples node: splits, lengths,
-//             tokens and activations of every example one after another),
+//   examples (null, or the properties of the neuron's one Examples node
+//             (n2g_kb.kb.store.pack_examples): splits (string[]) and lengths (long[]) per
+//             example, then every example's tokens and raw activations one after another as
+//             two strings: tokens_json (a JSON array of strings) and activations_f64 (base64
+//             of the little-endian float64 values); knowledge bases written before hold a
+//             tokens string[] and an activations double[] instead, which still read),
 //   kind ('neuron' | 'sae_latent' | 'transcoder'), sae (the SAE's id, null for neurons).
 MERGE (m:Model {name: $model})
 WITH m
@@ -116,7 +120,8 @@ CALL (n, row) {
 CALL (n, row) {
   WITH row.examples AS e WHERE e IS NOT NULL
   CREATE (n)-[:HAS_EXAMPLES]->(:Examples {model: n.model, layer: n.layer, neuron: n.index, splits: e.splits,
-                                         lengths: e.lengths, tokens: e.tokens, activations: e.activations})
+                                         lengths: e.lengths, tokens_json: e.tokens_json,
+                                         activations_f64: e.activations_f64})
 }
 // 6. provenance
 CALL (n) {

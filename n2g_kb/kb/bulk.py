@@ -79,8 +79,13 @@ TRIE_COLUMNS = {
     # derive them, and no id: see store._slim)
 }
 EXAMPLES_COLUMNS = {
+    # tokens and activations as one string each (store.pack_examples): neo4j-admin parses a
+    # string[] of 1,280 tokens and a double[] of as many floats item by item, a string as is.
+    # The JSON text holds double quotes: the csv module quotes such a cell and doubles them
+    # ("" inside quotes), which is how neo4j-admin reads quotes by default (a backslash is
+    # an ordinary character to both; JSON writes newlines and U+001F as escapes)
     "model": "string", "layer": "long", "neuron": "long", "splits": "string[]", "lengths": "long[]",
-    "tokens": "string[]", "activations": "double[]",
+    "tokens_json": "string", "activations_f64": "string",
 }
 
 

@@ -11,6 +11,7 @@ graph or fully the new one, never half of each, and re-ingesting never duplicate
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import neo4j
+import numpy as np
 from neo4j import exceptions as nx
 
 from n2g_kb.kb import cypher
@@ -79,29 +81,44 @@ def _unicode_error(e: UnicodeError) -> ConfigError:
     )
 
 
-def pack_examples(examples: Sequence[Example]) -> dict[str, list[Any]] | None:
-    """A neuron's examples as the parallel arrays of its one Examples node (None when it
-    has none): per example its split and length, and every example's tokens and raw
-    activations one after another, in the order they were given."""
+def pack_examples(examples: Sequence[Example]) -> dict[str, Any] | None:
+    """A neuron's examples as the properties of its one Examples node (None when it has
+    none): per example its split and length (`splits` string[], `lengths` long[]), then
+    every example's tokens and raw activations one after another, each as ONE string:
+    `tokens_json` the JSON array of the token strings (readable in Neo4j Browser, any
+    text allowed), `activations_f64` base64 of the little-endian float64 values (exact:
+    `np.frombuffer(base64.b64decode(s), "<f8")` reads them back). Two strings instead of
+    a string[] and a double[] make the bulk import ~1.8x faster (no per-item parsing)."""
     if not examples:
         return None
+    tokens = [t for ex in examples for t in ex.tokens]
+    activations = np.concatenate([np.asarray(ex.activations, dtype="<f8").reshape(-1) for ex in examples])
     return {
         "splits": [ex.split for ex in examples],
         "lengths": [len(ex.tokens) for ex in examples],
-        "tokens": [t for ex in examples for t in ex.tokens],
-        "activations": [float(a) for ex in examples for a in ex.activations],
+        "tokens_json": json.dumps(tokens, ensure_ascii=False, separators=(",", ":")),
+        "activations_f64": base64.b64encode(activations.tobytes()).decode("ascii"),
     }
 
 
 def unpack_examples(packed: dict[str, Any] | None) -> list[Example]:
-    """The examples of an Examples node's arrays (`pack_examples` read back)."""
+    """The examples of an Examples node's properties (`pack_examples` read back; the
+    `tokens` string[] and `activations` double[] of knowledge bases written before the
+    two strings are read too)."""
     if not packed or not packed.get("splits"):
         return []
-    tokens, activations = packed.get("tokens") or [], packed.get("activations") or []
+    if packed.get("tokens_json") is not None:
+        tokens = json.loads(packed["tokens_json"])
+    else:
+        tokens = packed.get("tokens") or []
+    if packed.get("activations_f64") is not None:
+        activations = np.frombuffer(base64.b64decode(packed["activations_f64"]), dtype="<f8").tolist()
+    else:
+        activations = [float(a) for a in packed.get("activations") or []]
     out, start = [], 0
     for split, length in zip(packed["splits"], packed.get("lengths") or []):
         end = start + int(length)
-        out.append(Example(tokens=list(tokens[start:end]), activations=[float(a) for a in activations[start:end]], split=split))
+        out.append(Example(tokens=list(tokens[start:end]), activations=activations[start:end], split=split))
         start = end
     return out
 
