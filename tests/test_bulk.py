@@ -114,7 +114,8 @@ CASES = {
     "query/fires_on": [{"token": t, "model": m, "layer": None, "limit": None} for t in ("paris", "it's", "\\") for m in (None, FIXTURE_MODEL)],
     "query/context": [
         {"token": "paris", "context": c, "distance": d, "model": None, "layer": None, "limit": None}
-        for c, d in ((["to"], None), (["capital", "of"], None), (["to", "<IGNORE>"], None), (["in"], 1))
+        for c, d in ((["to"], None), (["capital", "of"], None), (["to", "<IGNORE>"], None), (["in"], 1), (["<IGNORE>"], None),
+                     (["<IGNORE>"], 1))
     ],
     "query/context_loose": [{"token": "paris", "context": ["to"], "model": None, "layer": None}],
     "query/last_token": [
@@ -250,3 +251,38 @@ def test_a_list_of_floats_is_written_as_each_float_on_its_own():
     assert cell(values) == ARRAY_DELIMITER.join(repr(v) for v in values)
     assert cell([2, 0.5]) == f"2{ARRAY_DELIMITER}0.5"  # ints among the floats: item by item
     assert cell([]) is None
+
+
+def test_a_knowledge_base_written_by_the_previous_version_gives_the_same_answers(bolt_store):
+    """Trie nodes with `depth`, wildcards with `fire` and `rank`, Neurons with `group_tokens`
+    and `context_importance` (what the previous version wrote, graph format 3 as now): every
+    query answers as on the leaner form this version writes."""
+    def answers():
+        out = {}
+        for name, cases in CASES.items():
+            for i, params in enumerate(cases):
+                rows = bolt_store.read(name, **params)
+                if name == "query/neuron_graph":
+                    rows = [r["node"] for r in rows]
+                out[(name, i)] = rounded(rows)
+        return out
+
+    expected = answers()
+    stored = {(r.model, r.layer, r.index): bolt_store.load_neuron(r.model, r.layer, r.index) for r in fixture_results()}
+    try:
+        bolt_store.write("test/as_written_before")
+        keys = [set(r["keys"]) for r in bolt_store.read("test/trie_properties", model=FIXTURE_MODEL, layer=1, index=7)]
+        assert keys and all("depth" in k for k in keys)  # the old form it is
+        got = answers()
+        assert got.keys() == expected.keys()
+        for key in expected:
+            assert got[key] == expected[key], key
+        for key, result in stored.items():
+            assert bolt_store.load_neuron(*key) == result, key
+    finally:  # the module's other tests read the leaner form
+        bolt_store.clear()
+        bolt_store.init_schema()
+        results = results_with_examples()
+        for model, props in MODELS.items():
+            bolt_store.upsert_model(model, **props)
+            bolt_store.write_neurons(model, [r for r in results if r.model == model])

@@ -495,16 +495,32 @@ def test_a_knowledge_base_of_format_2_gets_short_numbers_and_wildcard_keys(store
     assert fresh.migrate() == 0
 
 
-def test_summary_edges_read_each_context_tokens_importance_from_the_neuron(store):
-    """CONTEXT edges carry no property: a token's importance is the Neuron's
-    context_importance at the token's place in its context list."""
-    result = _result(0, 3, context=["of", "the", "in"])
-    result.context_tokens = {"of": 0.25, "the": 0.5, "in": 0.75}
-    result.firing_tokens = {"paris": 0.9}
-    store.write_neurons("tiny", [result])
+def test_summary_edges_read_each_context_tokens_importance_from_the_trie_or_the_neuron(store):
+    """CONTEXT edges carry no property: a token's importance is its trie's (the highest of
+    its context nodes'), and only importances that differ from the trie's are stored, on the
+    Neuron (context_importance, at the token's place in its context list)."""
+    from n2g_kb.n2g.trie import Trie
+
+    derived = _result(0, 3, context=["of", "the", "in"])
+    rows = [dict(r) for r in derived.trie_nodes]
+    for row, value in zip([r for r in rows if r["kind"] == "token" and r["depth"] >= 2], (0.25, 0.5, 0.75, 0.125), strict=False):
+        row["importance"] = value
+    derived.trie_nodes = rows
+    derived.context_tokens = Trie.from_rows(rows).context_tokens()
+    derived.firing_tokens = {"paris": 0.9}
+    given = _result(0, 4, context=["of", "the", "in"])
+    given.context_tokens = {"of": 0.25, "the": 0.5, "in": 0.75}  # not the trie's
+    given.firing_tokens = {"paris": 0.9}
+    store.write_neurons("tiny", [derived, given])
+    stored = store.read("test/neuron_props", model="tiny", layer=0, index=3)[0]["props"]
+    assert "context_importance" not in stored and stored["firing_groups"] == [0]
+    assert store.read("test/neuron_props", model="tiny", layer=0, index=4)[0]["props"]["context_importance"] == [0.75, 0.25, 0.5]
     rows = store.read("read/summary_edges", model="tiny")
-    assert {(r["role"], r["token"]): r["value"] for r in rows} == {
-        ("CONTEXT", "of"): 0.25, ("CONTEXT", "the"): 0.5, ("CONTEXT", "in"): 0.75, ("FIRES_ON", "paris"): 0.9,
+    values = {(r["neuron"], r["role"], r["token"]): r["value"] for r in rows}
+    assert {k: v for k, v in values.items() if k[0] == 3} == {
+        (3, "CONTEXT", t): i for t, i in derived.context_tokens.items()} | {(3, "FIRES_ON", "paris"): 0.9}
+    assert {k: v for k, v in values.items() if k[0] == 4} == {
+        (4, "CONTEXT", "of"): 0.25, (4, "CONTEXT", "the"): 0.5, (4, "CONTEXT", "in"): 0.75, (4, "FIRES_ON", "paris"): 0.9,
     }
 
 

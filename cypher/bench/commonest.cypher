@@ -12,7 +12,7 @@ CALL (number) {
 }
 CALL (number) {
   MATCH (b:TrieNode)
-  WHERE b.rank IS NOT NULL AND b.nid / 10000000000 = number AND b.depth >= 2 AND b.token <> '<IGNORE>'
+  WHERE b.rank IS NOT NULL AND b.nid / 10000000000 = number AND b.fire IS NOT NULL AND b.token <> '<IGNORE>'
   WITH b.fire AS fire, b.token AS context, count(DISTINCT b.nid) AS n
   RETURN fire, context, n
   ORDER BY n DESC, fire, context

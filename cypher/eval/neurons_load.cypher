@@ -11,12 +11,12 @@ CALL (n) {
   OPTIONAL MATCH path = (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
   WITH t, properties(t) AS p, properties(nodes(path)[-2]) AS up, nodes(path)[2..] AS below
   WITH t, p, coalesce(p.id, reduce(s = '', x IN below | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) AS id,
-       coalesce(p.parent, CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END) AS parent
+       coalesce(p.parent, CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END) AS parent, size(below) AS depth
   ORDER BY id
   RETURN collect(CASE WHEN p IS NOT NULL THEN
     {id: id, parent: parent,
      kind: CASE WHEN p.token IS NULL THEN 'root' WHEN p.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
-     token: p.token, depth: p.depth, activation: coalesce(p.activation, -p.fire_rank), importance: p.importance,
+     token: p.token, depth: coalesce(p.depth, depth), activation: coalesce(p.activation, -p.fire_rank), importance: p.importance,
      end_activation: p.end_activation} END) AS nodes
 }
 CALL (n) {

@@ -31,16 +31,15 @@ WITH DISTINCT n
 CALL (n) {
   MATCH (n)-[:HAS_TRIE]->(root:TrieNode)
   MATCH p = (root)-[:NEXT*0..]->(t:TrieNode)
-  WHERE all(y IN nodes(p) WHERE y.depth = 0
-            OR (y.depth <= size($tokens) AND (y.token = '<IGNORE>' OR y.token IN $tokens)))
+  WHERE length(p) <= size($tokens) AND all(y IN tail(nodes(p)) WHERE y.token = '<IGNORE>' OR y.token IN $tokens)
   // id, parent, kind and a firing-token node's activation as in query/neuron_graph
   WITH t, nodes(p)[-2] AS up, nodes(p)[1..] AS below
   WITH t, coalesce(t.id, reduce(s = '', x IN below | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) AS id,
-       coalesce(t.parent, CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END) AS parent
+       coalesce(t.parent, CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END) AS parent, size(below) AS depth
   ORDER BY id
   RETURN collect(t {id: id, parent: parent,
       kind: CASE WHEN t.token IS NULL THEN 'root' WHEN t.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
-      .token, .depth, activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation}) AS nodes
+      .token, depth: coalesce(t.depth, depth), activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation}) AS nodes
 }
 RETURN n.model AS model, n.layer AS layer, n.index AS neuron, nodes
 ORDER BY model, layer, neuron

@@ -24,8 +24,8 @@ MATCH p = (n:Neuron {model: $model, layer: $layer, index: $neuron})-[:HAS_TRIE]-
 // wildcard); a firing-token node's activation is minus its fire_rank
 WITH p, t, nodes(p)[-2] AS up, nodes(p)[2..] AS below
 WITH p, t, coalesce(t.id, reduce(s = '', x IN below | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) AS id,
-     coalesce(t.parent, CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END) AS parent
+     coalesce(t.parent, CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END) AS parent, size(below) AS depth
 RETURN p, t {id: id, parent: parent,
     kind: CASE WHEN t.token IS NULL THEN 'root' WHEN t.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
-    .token, .depth, activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation} AS node
+    .token, depth: coalesce(t.depth, depth), activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation} AS node
 ORDER BY id

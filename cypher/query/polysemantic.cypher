@@ -24,8 +24,11 @@
 // :param min_groups => 2
 // :param limit => 50
 
-// the groups are computed when the neuron is written (n2g_kb.kb.precompute): n_groups,
-// group_tokens (all groups' tokens, group after group) and group_sizes
+// the groups are computed when the neuron is written (n2g_kb.kb.precompute): n_groups and
+// firing_groups (each firing token's group number, in the order of the Neuron's sorted
+// `firing` list), or, where the groups' tokens are not exactly the firing tokens (and in
+// knowledge bases written before firing_groups), group_tokens (all groups' tokens, group
+// after group) and group_sizes
 // the neurons in scope: every model (listed on the KnowledgeBase node) or $model; one
 // layer through the (model, layer) index, or every layer through the Model's HAS_NEURON edges
 MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
@@ -42,8 +45,10 @@ WITH n WHERE n.n_groups >= $min_groups
 WITH n ORDER BY n.n_groups DESC, n.model, n.layer, n.index
 LIMIT $limit
 RETURN n.model AS model, n.layer AS layer, n.index AS neuron, n.n_groups AS n_groups,
-       [i IN range(0, n.n_groups - 1) |
-        n.group_tokens[reduce(s = 0, k IN n.group_sizes[..i] | s + k)..reduce(s = 0, k IN n.group_sizes[..i + 1] | s + k)]
-       ] AS groups,
+       CASE WHEN n.firing_groups IS NOT NULL
+         THEN [g IN range(0, n.n_groups - 1) | [i IN range(0, size(n.firing) - 1) WHERE n.firing_groups[i] = g | n.firing[i]]]
+         ELSE [i IN range(0, n.n_groups - 1) |
+               n.group_tokens[reduce(s = 0, k IN n.group_sizes[..i] | s + k)..reduce(s = 0, k IN n.group_sizes[..i + 1] | s + k)]]
+       END AS groups,
        n.context_free AS context_free, n.f1 AS f1
 ORDER BY n_groups DESC, model, layer, neuron

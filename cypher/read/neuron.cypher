@@ -14,11 +14,11 @@ CALL (n) {
   OPTIONAL MATCH path = (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*0..]->(t:TrieNode)
   WITH t, nodes(path)[-2] AS up, nodes(path)[2..] AS below
   WITH t, coalesce(t.id, reduce(s = '', x IN below | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) AS id,
-       coalesce(t.parent, CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END) AS parent
+       coalesce(t.parent, CASE WHEN size(below) > 0 THEN coalesce(up.id, reduce(s = '', x IN below[..-1] | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) END) AS parent, size(below) AS depth
   ORDER BY id
   RETURN collect(t {id: id, parent: parent,
       kind: CASE WHEN t.token IS NULL THEN 'root' WHEN t.token = '<IGNORE>' THEN 'ignore' ELSE 'token' END,
-      .token, .depth, activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation}) AS nodes
+      .token, depth: coalesce(t.depth, depth), activation: coalesce(t.activation, -t.fire_rank), .importance, .end_activation}) AS nodes
 }
 CALL (n) {
   OPTIONAL MATCH (n)-[:HAS_EXAMPLES]->(x:Examples)

@@ -1,6 +1,8 @@
-// Test only: query/context as it was before issue #10 (it re-walks each chosen neuron's whole
-// subtree), kept as the reference the faster query/context must agree with
-// (tests/test_context_reference.py). Same parameters and rows as query/context.
+// Test only: query/context the slow, plain way, kept as the reference the fast query/context
+// must agree with (tests/test_context_reference.py): every path of every neuron that fires
+// on $token is walked, and nothing precomputed is read (no fire, rank or depth: the depth-1
+// node a is the root's child, depths are path lengths). Same parameters and rows as
+// query/context.
 //
 // n2g-kb: neurons that fire on a token in a given context (path-aware)
 //
@@ -36,41 +38,25 @@
 // :param layer => null
 // :param limit => 50
 
-// 1. Which neurons: every trie node carries the firing token of its branch (fire) and minus
-//    the strongest end_activation at or below it (rank, null where nothing completes). The
-//    trie_context_nid index holds (fire, token, rank, nid): the nodes b of the
-//    context token furthest back come out strongest first; each b leads up to its neuron's
-//    firing-token node a (one per neuron), and DISTINCT + LIMIT stops after $limit neurons.
 OPTIONAL MATCH (kb:KnowledgeBase {name: 'n2g-kb'})
 WITH coalesce(kb.models, []) AS names
-WITH names, [i IN range(0, size(names) - 1) WHERE names[i] = $model][0] + 1 AS number
-MATCH (b:TrieNode)
-WHERE b.fire = $token AND b.token = $context[0] AND b.rank IS NOT NULL AND b.nid IS NOT NULL
-  AND b.depth > size($context)
-  AND ($distance IS NULL OR b.depth - size($context) = $distance)
-  AND ($model IS NULL OR b.nid / 10000000000 = number)
-  AND ($layer IS NULL OR b.nid / 10000000 % 1000 = $layer)
-// the nodes above b, up to the one right after the firing token's context, spell the context
-MATCH c = (:TrieNode)-[:NEXT*0..]->(b)
-WHERE length(c) = size($context) - 1 AND [x IN nodes(c) | x.token] = reverse($context)
-WITH names, b ORDER BY b.fire, b.token, b.rank, b.nid
-MATCH (a:TrieNode)-[:NEXT*]->(b)
-WHERE a.depth = 1
-WITH DISTINCT names, a
-LIMIT coalesce($limit, 1000000000)
-WITH names[a.nid / 10000000000 - 1] AS model, a.nid / 10000000 % 1000 AS layer, a.nid % 10000000 AS neuron, a
-// 2. Each chosen neuron's answer, path-aware, inside its own trie (below a).
-MATCH p = (a)-[:NEXT*1..]->(b:TrieNode {token: $context[0]})
+MATCH (n:Neuron)-[:HAS_TRIE]->(:TrieNode)-[:NEXT]->(a:TrieNode)
+WHERE a.token = $token AND ($model IS NULL OR n.model = $model) AND ($layer IS NULL OR n.layer = $layer)
+// b: the context token furthest back, the last size($context) nodes of a -> b spell the
+// context, and b or a node below it ends a pattern
+MATCH p = (a)-[:NEXT*1..]->(b:TrieNode)
 WHERE length(p) >= size($context)
   AND [x IN nodes(p)[-size($context)..] | x.token] = reverse($context)
-  AND ($distance IS NULL OR b.depth - size($context) = $distance)
+  AND ($distance IS NULL OR length(p) + 1 - size($context) = $distance)
 MATCH q = (b)-[:NEXT*0..]->(e:TrieNode)
 WHERE e.end_activation IS NOT NULL
-WITH model, layer, neuron, a, b.depth - size($context) AS distance, e.end_activation AS end_activation,
+WITH n, a, length(p) + 1 - size($context) AS distance, e.end_activation AS end_activation,
      reverse([x IN nodes(p) + tail(nodes(q)) | x.token]) AS pattern
 ORDER BY end_activation DESC, size(pattern), distance
-WITH model, layer, neuron, a, min(distance) AS distance,
-     collect({end_activation: end_activation, pattern: pattern})[0] AS best
-RETURN model, layer, neuron, a.token AS token, $context AS context,
+WITH n, a, min(distance) AS distance, collect({end_activation: end_activation, pattern: pattern})[0] AS best
+// the strongest $limit neurons (ties: by the neuron's number, as the index orders them)
+ORDER BY best.end_activation DESC, n.nid
+LIMIT coalesce($limit, 1000000000)
+RETURN n.model AS model, n.layer AS layer, n.index AS neuron, a.token AS token, $context AS context,
        distance, coalesce(a.activation, -a.fire_rank) AS activation, best.end_activation AS end_activation, best.pattern AS pattern
 ORDER BY end_activation DESC, model, layer, neuron

@@ -71,12 +71,12 @@ _STRUCTURE = {"nodes", "roots", "links", "firing", "context", "examples", "metri
 TRIE_COLUMNS = {
     # the import packs a node's properties into 4-block property records in this order (a
     # double takes 2 blocks, a short string 1-4, an int below 2^35 1, so nid 1 for the first
-    # models): depth (1 block) right after pkey (often 3) closes that record
-    "pkey": "string", "depth": "long", "end_activation": "double", "nid": "long", "token": "string", "fire": "string",
+    # models)
+    "pkey": "string", "end_activation": "double", "nid": "long", "token": "string", "fire": "string",
     "rank": "double", "importance": "double", "activation": "double", "fire_rank": "double",
-    "parent": "long", "kind": "string",
-    # (parent, kind and a firing-token node's activation only where the readers could not
-    # derive them, and no id: see store._slim)
+    "depth": "long", "parent": "long", "kind": "string",
+    # (depth, parent, kind and a firing-token node's activation only where the readers could
+    # not derive them, and no id: see store._slim)
 }
 EXAMPLES_COLUMNS = {
     # tokens and activations as one string each (store.pack_examples): neo4j-admin parses a

@@ -6,22 +6,31 @@ one neuron only: re-ingesting or removing a neuron replaces or removes its value
 its own nodes, inside the same transaction, and no shared list can go stale.
 
 Per trie node (row):
-  fire       on context nodes (depth 2 and more): the firing token of the node's branch
-             (the token of its depth-1 ancestor)
-  rank       on context nodes: minus the highest end_activation in the node's subtree
-             (itself included), or None when no pattern completes at or below it; indexed
-             with `fire` and `token` so query/context reads the strongest completions first
+  fire       on context nodes (depth 2 and more, wildcards aside): the firing token of the
+             node's branch (the token of its depth-1 ancestor)
+  rank       on context nodes (wildcards aside): minus the highest end_activation in the
+             node's subtree (itself included), or None when no pattern completes at or below
+             it; indexed with `fire` and `token` so query/context reads the strongest
+             completions first (a context that starts with a wildcard is read from its first
+             token, so wildcard nodes need no entries in that index)
   fire_rank  on firing-token (depth-1) nodes: minus the firing activation (query/fires_on)
   pkey       on pattern-end nodes: the pattern as one string (`pattern_key`), firing token
              first, going back in the text, wildcards as ``\\*`` (query/fire, last_token)
 Per neuron:
   firing, context      sorted firing / context token texts (similar, supersets)
-  context_importance   each context token's importance, in the order of `context` (the
-                       CONTEXT edges carry none: one property record per edge cost more
+  context_importance   each context token's importance, in the order of `context`, only
+                       where the trie does not give it: the readers take a context token's
+                       importance as the highest of its context nodes' (Trie.context_tokens;
+                       the CONTEXT edges carry none: one property record per edge cost more
                        than the whole array)
   firing_key           `pattern_key(firing)`: supersets finds subsets by key
   n_tokens             len(firing) + len(context): query/similar's bound
-  n_groups, group_tokens, group_sizes, context_free   query/polysemantic's groups
+  n_groups, group_sizes, context_free   query/polysemantic's groups (sorted, each one's
+                       tokens sorted), and their tokens as
+  firing_groups        each firing token's group number (from 0), in the order of `firing`
+                       (numbers take a few bytes inline where the token texts took an array
+                       record), or, where the groups' tokens are not exactly `firing`,
+  group_tokens         all groups' tokens, group after group
   repeat_tokens, repeat_distances                      query/repetition (-1: not in one pattern)
   shapes               the wildcard masks of its patterns (`mask`), e.g. '0', '010'
 """
@@ -39,7 +48,8 @@ WILDCARD = "\\*"
 (`escape` puts a backslash only before another backslash or a '|'), and 6 characters
 shorter than <IGNORE>: more keys fit in their node's property record."""
 NEURON_FIELDS = (
-    "firing", "context", "context_importance", "firing_key", "n_tokens", "n_groups", "group_tokens", "group_sizes", "context_free",
+    "firing", "context", "context_importance", "firing_key", "n_tokens", "n_groups", "firing_groups", "group_tokens", "group_sizes",
+    "context_free",
     "repeat_tokens", "repeat_distances",
 )
 """The Neuron properties written from `neuron_values` (not metrics)."""
@@ -119,10 +129,11 @@ def node_values(rows: Sequence[Mapping[str, Any]], firing: Mapping[str, float]) 
         node = row["id"]
         d = depth.get(node, 0)
         depth1 = row.get("depth") == 1
+        context = d > 1 and row.get("token") != IGNORE  # wildcards: no index entry (none is read)
         out.append(
             {
-                "fire": fire[node] if d > 1 else None,
-                "rank": -best[node] if d > 1 and best.get(node) is not None else None,
+                "fire": fire[node] if context else None,
+                "rank": -best[node] if context and best.get(node) is not None else None,
                 "fire_rank": -float(firing[row["token"]]) if depth1 and row.get("token") in firing else None,
                 "pkey": key[node] if d and row.get("end_activation") is not None else None,
             }
@@ -189,14 +200,24 @@ def neuron_values(
     ordered = sorted(sorted(g[0]) for g in groups)
     firing_sorted = sorted(firing)
     repeats = sorted(set(firing) & set(context))
+    # a context token's importance as the readers take it from the trie: the highest of its
+    # context nodes' (depth 2 and more)
+    from_trie: dict[str, float] = {}
+    for row in rows:
+        if row.get("kind") == "token" and (row.get("depth") or 0) >= 2 and row.get("importance") is not None:
+            from_trie[row["token"]] = max(from_trie.get(row["token"], row["importance"]), row["importance"])
+    importance = [float(context[t]) for t in sorted(context)]
+    member = {t: g for g, tokens in enumerate(ordered) for t in tokens}
+    exact_groups = sorted(t for g in ordered for t in g) == firing_sorted
     return {
         "firing": firing_sorted,
         "context": sorted(context),
-        "context_importance": [float(context[t]) for t in sorted(context)],
+        "context_importance": None if importance == [from_trie.get(t) for t in sorted(context)] else importance,
         "firing_key": pattern_key(firing_sorted),
         "n_tokens": len(firing) + len(context),
         "n_groups": len(ordered),
-        "group_tokens": [t for g in ordered for t in g],
+        "firing_groups": [member[t] for t in firing_sorted] if exact_groups else None,
+        "group_tokens": None if exact_groups else [t for g in ordered for t in g],
         "group_sizes": [len(g) for g in ordered],
         "context_free": sum(1 for _, ctx in items if not ctx),
         "repeat_tokens": repeats,

@@ -133,14 +133,16 @@ def _derived_kind(token: str | None) -> str:
 def _slim(props: dict[str, Any], linked: bool) -> dict[str, Any]:
     """A trie node's stored properties: what the readers derive is left out (each one only
     where the derived value equals it): `id` (the readers number the rows as
-    `Trie.to_rows` does), `kind` (from the token), `parent` (the node above it on NEXT)
-    and a firing-token node's `activation` (minus its `fire_rank`)."""
+    `Trie.to_rows` does), `kind` (from the token), `parent` (the node above it on NEXT),
+    `depth` (its path's length from the root) and a firing-token node's `activation`
+    (minus its `fire_rank`)."""
     if linked or props.get("parent") is None:  # a row whose parent is missing keeps both
         props.pop("id", None)
     if props.get("kind") == _derived_kind(props.get("token")):
         del props["kind"]
     if linked:
         props.pop("parent", None)
+        props.pop("depth", None)
     fire_rank = props.get("fire_rank")
     if fire_rank is not None and props.get("activation") == -fire_rank:
         del props["activation"]
