@@ -31,7 +31,8 @@ WITH DISTINCT n
 CALL (n) {
   MATCH (n)-[:HAS_TRIE]->(root:TrieNode)
   MATCH p = (root)-[:NEXT*0..]->(t:TrieNode)
-  WHERE length(p) <= size($tokens) AND all(y IN tail(nodes(p)) WHERE y.token = '<IGNORE>' OR y.token IN $tokens)
+  WHERE all(y IN nodes(p) WHERE y.token IS NULL OR y.token = '<IGNORE>' OR y.token IN $tokens)
+    AND length(p) <= size($tokens)
   // id, parent, kind and a firing-token node's activation as in query/neuron_graph
   WITH t, nodes(p)[-2] AS up, nodes(p)[1..] AS below
   WITH t, coalesce(t.id, reduce(s = '', x IN below | s + '|' + replace(replace(x.token, '\\', '\\\\'), '|', '\\|'))) AS id,
