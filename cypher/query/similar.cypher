@@ -18,6 +18,10 @@
 // A pair whose two neurons both match the filters is listed once (the one that comes first
 // by layer, then index, as the first neuron).
 //
+// `n2gkb search similar` and n2g_kb.kb.query.similar answer the same question from an
+// in-memory index of the stored token sets by default (the same rows, in a few ms); this
+// file is the question in Cypher, for Neo4j Browser.
+//
 // Returns one row per pair, most similar first: model, layer, neuron, other_layer,
 //   other_neuron, similarity, firing_jaccard, context_jaccard, shared_firing, shared_context
 //
