@@ -101,13 +101,18 @@ def bolt_store(neo4j_driver, neo4j_settings):
     from n2g_kb.kb.store import Store
 
     s = Store(neo4j_driver, neo4j_settings.database, settings=neo4j_settings)
-    s.clear()
-    s.init_schema()
+    write_over_bolt(s)
+    return s
+
+
+def write_over_bolt(store) -> None:
+    """Empties the database and writes the fixture neurons (with examples) through the Bolt path."""
+    store.clear()
+    store.init_schema()
     results = results_with_examples()
     for model, props in MODELS.items():
-        s.upsert_model(model, **props)
-        s.write_neurons(model, [r for r in results if r.model == model])
-    return s
+        store.upsert_model(model, **props)
+        store.write_neurons(model, [r for r in results if r.model == model])
 
 
 CASES = {
@@ -267,15 +272,7 @@ def test_a_knowledge_base_written_by_the_previous_version_gives_the_same_answers
                 out[(name, i)] = rounded(rows)
         return out
 
-    def rewrite():  # the fixture neurons as this version writes them (other tests may have left others)
-        bolt_store.clear()
-        bolt_store.init_schema()
-        results = results_with_examples()
-        for model, props in MODELS.items():
-            bolt_store.upsert_model(model, **props)
-            bolt_store.write_neurons(model, [r for r in results if r.model == model])
-
-    rewrite()
+    write_over_bolt(bolt_store)  # the fixture neurons as this version writes them (other tests may have left others)
     expected = answers()
     stored = {(r.model, r.layer, r.index): bolt_store.load_neuron(r.model, r.layer, r.index) for r in fixture_results()}
     try:
@@ -289,4 +286,4 @@ def test_a_knowledge_base_written_by_the_previous_version_gives_the_same_answers
         for key, result in stored.items():
             assert bolt_store.load_neuron(*key) == result, key
     finally:  # the module's other tests read the leaner form
-        rewrite()
+        write_over_bolt(bolt_store)
