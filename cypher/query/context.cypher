@@ -100,7 +100,7 @@ CALL (number, lead) {
     RETURN b
   }
   RETURN b, b.rank AS rank
-  UNION
+  UNION ALL
   // B. $context starts with wildcards: from the node of its first token (fire, token index)
   //    or, with wildcards only, from the firing token's node (token, fire_rank index), down
   //    to b through the wildcards; b's rank is read below it, and the neurons are chosen
@@ -114,7 +114,7 @@ CALL (number, lead) {
       AND ($model IS NULL OR top.nid / 10000000000 = number)
       AND ($layer IS NULL OR top.nid / 10000000 % 1000 = $layer)
     RETURN top, below
-    UNION
+    UNION ALL
     UNWIND CASE WHEN lead IS NULL THEN [size($context)] ELSE [] END AS below
     MATCH (top:TrieNode)
     USING INDEX top:TrieNode(token, fire_rank, nid)

@@ -5,14 +5,19 @@
 // (context_importance, in the order of its `context` list), and knowledge bases written
 // before that hold them on the edge or always on the Neuron (n2g_kb.kb.precompute).
 // Parameters: $model.
-MATCH (n:Neuron {model: $model})-[e:FIRES_ON|CONTEXT]->(t:Token)
-WITH n, e, t, CASE type(e) WHEN 'CONTEXT' THEN [i IN range(0, size(coalesce(n.context, [])) - 1) WHERE n.context[i] = t.text][0] END AS at
-CALL (n, e, t, at) {
-  WITH n, e, t, at WHERE type(e) = 'CONTEXT' AND e.importance IS NULL AND n.context_importance[at] IS NULL
+MATCH (n:Neuron {model: $model})
+// the trie's importances, one walk per neuron (none where the Neuron holds its own)
+CALL (n) {
+  WITH n WHERE n.context_importance IS NULL
   MATCH (n)-[:HAS_TRIE]->(:TrieNode)-[:NEXT*]->(x:TrieNode)
-  WHERE x.token = t.text AND x.fire IS NOT NULL
-  RETURN max(x.importance) AS from_trie
+  WHERE x.fire IS NOT NULL AND x.importance IS NOT NULL
+  WITH x.token AS token, max(x.importance) AS importance
+  RETURN collect([token, importance]) AS from_trie
 }
+MATCH (n)-[e:FIRES_ON|CONTEXT]->(t:Token)
+WITH n, e, t, from_trie,
+     CASE type(e) WHEN 'CONTEXT' THEN [i IN range(0, size(coalesce(n.context, [])) - 1) WHERE n.context[i] = t.text][0] END AS at
 RETURN n.layer AS layer, n.index AS neuron, type(e) AS role, t.text AS token,
-       coalesce(e.activation, e.importance, n.context_importance[at], from_trie) AS value
+       coalesce(e.activation, e.importance, n.context_importance[at],
+                CASE type(e) WHEN 'CONTEXT' THEN [f IN from_trie WHERE f[0] = t.text][0][1] END) AS value
 ORDER BY layer, neuron, role, token
